@@ -1,0 +1,310 @@
+//! Checks that every [`Store`] backend must pass.
+//!
+//! Each backend's tests call [`run_all`] with a factory of fresh, empty
+//! stores. The checks drive the store with explicit instants, so they cover
+//! the time-based rules without waiting.
+
+use crate::*;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+const NO_RETENTION_LIMIT: u64 = u64::MAX;
+
+/// Runs every check, each on a new store from `factory`.
+pub async fn run_all<F, Fut>(factory: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    create_is_idempotent(factory().await.as_ref()).await;
+    deleted_queue_blocks_recreation(factory().await.as_ref()).await;
+    list_filters_and_pages(factory().await.as_ref()).await;
+    update_changes_attributes_and_tags(factory().await.as_ref()).await;
+    receive_takes_oldest_and_hides(factory().await.as_ref()).await;
+    delay_and_visibility_expire(factory().await.as_ref()).await;
+    retention_drops_old_messages(factory().await.as_ref()).await;
+    delete_by_receipt(factory().await.as_ref()).await;
+    change_visibility_rules(factory().await.as_ref()).await;
+    purge_and_cooldown(factory().await.as_ref()).await;
+    unknown_queue_fails(factory().await.as_ref()).await;
+    reset_removes_everything(factory().await.as_ref()).await;
+}
+
+fn key(name: &str) -> QueueKey {
+    QueueKey { account: "000000000000".into(), region: "us-east-1".into(), name: name.into() }
+}
+
+/// Creates a queue with no attributes and returns its id.
+pub async fn create(store: &dyn Store, key: &QueueKey) -> QueueId {
+    let request = CreateQueueRequest {
+        key: key.clone(),
+        attributes: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        now: 0,
+        deleted_after: 0,
+    };
+    match store.create_queue(request).await.expect("create queue") {
+        CreateQueueOutcome::Created(record) | CreateQueueOutcome::Exists(record) => record.id,
+        CreateQueueOutcome::DeletedRecently(at) => panic!("queue deleted recently at {at}"),
+    }
+}
+
+/// Builds `count` messages sent at `sent_at` and visible at once.
+pub fn messages(count: usize, sent_at: Timestamp) -> Vec<NewMessage> {
+    (0..count)
+        .map(|i| NewMessage {
+            content: Arc::new(MessageContent {
+                message_id: format!("message-{sent_at}-{i}"),
+                body: format!("body {i}"),
+                message_attributes: BTreeMap::new(),
+                system_attributes: BTreeMap::new(),
+                md5_of_body: String::new(),
+                md5_of_message_attributes: None,
+                md5_of_message_system_attributes: None,
+                sender_id: "AIDATEST".into(),
+                sent_at,
+            }),
+            visible_at: sent_at,
+        })
+        .collect()
+}
+
+fn receive(now: Timestamp, max_messages: usize, visibility_timeout_ms: u64) -> ReceiveRequest {
+    ReceiveRequest { now, max_messages, visibility_timeout_ms, retention_ms: NO_RETENTION_LIMIT }
+}
+
+async fn create_is_idempotent(store: &dyn Store) {
+    let mut attributes = BTreeMap::new();
+    attributes.insert("VisibilityTimeout".to_string(), "45".to_string());
+    let request = CreateQueueRequest {
+        key: key("orders"),
+        attributes,
+        tags: BTreeMap::new(),
+        now: 5,
+        deleted_after: 0,
+    };
+    let CreateQueueOutcome::Created(created) = store.create_queue(request.clone()).await.expect("create") else {
+        panic!("first create must create");
+    };
+    assert_eq!(created.created_at, 5);
+    assert_eq!(created.attributes["VisibilityTimeout"], "45");
+    let again = store.create_queue(request).await.expect("create again");
+    assert_eq!(again, CreateQueueOutcome::Exists(created.clone()));
+    let fetched = store.get_queue(&key("orders")).await.expect("get");
+    assert_eq!(fetched, Some(created));
+    assert_eq!(store.get_queue(&key("Orders")).await.expect("get"), None, "names are case-sensitive");
+}
+
+async fn deleted_queue_blocks_recreation(store: &dyn Store) {
+    let first = create(store, &key("orders")).await;
+    let deleted = store.delete_queue(&key("orders"), 1_000).await.expect("delete");
+    assert_eq!(deleted.map(|record| record.id), Some(first));
+    assert_eq!(store.delete_queue(&key("orders"), 1_000).await.expect("delete again"), None);
+
+    let mut request = CreateQueueRequest {
+        key: key("orders"),
+        attributes: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        now: 2_000,
+        deleted_after: 500,
+    };
+    let outcome = store.create_queue(request.clone()).await.expect("create");
+    assert_eq!(outcome, CreateQueueOutcome::DeletedRecently(1_000));
+
+    request.deleted_after = 1_000;
+    let CreateQueueOutcome::Created(record) = store.create_queue(request).await.expect("create") else {
+        panic!("creation after the window must succeed");
+    };
+    assert_ne!(record.id, first, "a new incarnation gets a new id");
+}
+
+async fn list_filters_and_pages(store: &dyn Store) {
+    for name in ["b-orders", "a-orders", "a-payments", "c"] {
+        create(store, &key(name)).await;
+    }
+    let mut other = key("a-other-region");
+    other.region = "eu-west-1".into();
+    create(store, &other).await;
+
+    let names = |records: Vec<QueueRecord>| records.into_iter().map(|r| r.key.name).collect::<Vec<_>>();
+    let all = store.list_queues("000000000000", "us-east-1", "", None, 100).await.expect("list");
+    assert_eq!(names(all), ["a-orders", "a-payments", "b-orders", "c"]);
+    let prefixed = store.list_queues("000000000000", "us-east-1", "a-", None, 100).await.expect("list");
+    assert_eq!(names(prefixed), ["a-orders", "a-payments"]);
+    let page = store.list_queues("000000000000", "us-east-1", "", Some("a-payments"), 1).await.expect("list");
+    assert_eq!(names(page), ["b-orders"]);
+    let other_account = store.list_queues("111111111111", "us-east-1", "", None, 100).await.expect("list");
+    assert!(other_account.is_empty());
+}
+
+async fn update_changes_attributes_and_tags(store: &dyn Store) {
+    create(store, &key("orders")).await;
+    let mut update = QueueUpdate { now: 77, ..QueueUpdate::default() };
+    update.set_attributes.insert("DelaySeconds".into(), "5".into());
+    update.set_tags.insert("team".into(), "billing".into());
+    let record = store.update_queue(&key("orders"), update).await.expect("update").expect("queue exists");
+    assert_eq!(record.attributes["DelaySeconds"], "5");
+    assert_eq!(record.tags["team"], "billing");
+    assert_eq!(record.last_modified_at, 77);
+
+    let update = QueueUpdate { remove_tags: vec!["team".into()], now: 99, ..QueueUpdate::default() };
+    let record = store.update_queue(&key("orders"), update).await.expect("update").expect("queue exists");
+    assert!(record.tags.is_empty());
+    assert_eq!(record.last_modified_at, 77, "tags do not move LastModifiedTimestamp");
+    let missing = store.update_queue(&key("missing"), QueueUpdate::default()).await.expect("update");
+    assert!(missing.is_none());
+}
+
+async fn receive_takes_oldest_and_hides(store: &dyn Store) {
+    let queue = create(store, &key("orders")).await;
+    let seqs = store.send_messages(queue, messages(3, 0)).await.expect("send");
+    assert_eq!(seqs.len(), 3);
+    assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "sequence numbers increase");
+
+    let first = store.receive_messages(queue, receive(10, 2, 1_000)).await.expect("receive");
+    let bodies: Vec<_> = first.messages.iter().map(|m| m.content.body.as_str()).collect();
+    assert_eq!(bodies, ["body 0", "body 1"]);
+    assert!(first.messages.iter().all(|m| m.receive_count == 1 && m.first_received_at == 10));
+
+    let second = store.receive_messages(queue, receive(10, 10, 1_000)).await.expect("receive");
+    assert_eq!(second.messages.len(), 1, "in-flight messages are hidden");
+    assert_eq!(second.messages[0].content.body, "body 2");
+    let third = store.receive_messages(queue, receive(10, 10, 1_000)).await.expect("receive");
+    assert!(third.messages.is_empty());
+    assert_eq!(third.next_visible_at, Some(1_010));
+
+    let counts = store.queue_counts(queue, 10, NO_RETENTION_LIMIT).await.expect("counts");
+    assert_eq!(counts, QueueCounts { visible: 0, in_flight: 3, delayed: 0 });
+}
+
+async fn delay_and_visibility_expire(store: &dyn Store) {
+    let queue = create(store, &key("orders")).await;
+    let mut delayed = messages(1, 0);
+    delayed[0].visible_at = 500;
+    store.send_messages(queue, delayed).await.expect("send");
+    assert_eq!(
+        store.queue_counts(queue, 0, NO_RETENTION_LIMIT).await.expect("counts"),
+        QueueCounts { visible: 0, in_flight: 0, delayed: 1 }
+    );
+    let early = store.receive_messages(queue, receive(499, 10, 100)).await.expect("receive");
+    assert!(early.messages.is_empty());
+    assert_eq!(early.next_visible_at, Some(500));
+
+    let received = store.receive_messages(queue, receive(500, 10, 100)).await.expect("receive");
+    assert_eq!(received.messages.len(), 1);
+    let again = store.receive_messages(queue, receive(599, 10, 100)).await.expect("receive");
+    assert!(again.messages.is_empty(), "still in flight one millisecond before expiry");
+    let redelivered = store.receive_messages(queue, receive(600, 10, 0)).await.expect("receive");
+    assert_eq!(redelivered.messages.len(), 1);
+    assert_eq!(redelivered.messages[0].receive_count, 2);
+    assert_eq!(redelivered.messages[0].first_received_at, 500);
+    assert_ne!(redelivered.messages[0].receipt, received.messages[0].receipt);
+
+    let zero = store.receive_messages(queue, receive(600, 10, 0)).await.expect("receive");
+    assert_eq!(zero.messages.len(), 1, "a zero visibility timeout leaves the message receivable");
+}
+
+async fn retention_drops_old_messages(store: &dyn Store) {
+    let queue = create(store, &key("orders")).await;
+    store.send_messages(queue, messages(1, 0)).await.expect("send");
+    store.send_messages(queue, messages(1, 1_000)).await.expect("send");
+    let request = ReceiveRequest { now: 60_000, max_messages: 10, visibility_timeout_ms: 10, retention_ms: 60_000 };
+    let received = store.receive_messages(queue, request).await.expect("receive");
+    assert_eq!(received.messages.len(), 1, "the message sent at 0 expired at 60000");
+    assert_eq!(received.messages[0].content.sent_at, 1_000);
+    let counts = store.queue_counts(queue, 61_000, 60_000).await.expect("counts");
+    assert_eq!(counts, QueueCounts::default());
+}
+
+async fn delete_by_receipt(store: &dyn Store) {
+    let queue = create(store, &key("orders")).await;
+    store.send_messages(queue, messages(2, 0)).await.expect("send");
+    let first = store.receive_messages(queue, receive(0, 1, 10)).await.expect("receive").messages;
+    let old_receipt = first[0].receipt;
+    let second = store.receive_messages(queue, receive(20, 1, 10)).await.expect("receive").messages;
+    assert_eq!(second[0].seq, first[0].seq, "the oldest message comes back first");
+
+    let outcomes = store.delete_messages(queue, &[old_receipt]).await.expect("delete");
+    assert_eq!(outcomes, [DeleteOutcome::Stale]);
+    let outcomes = store.delete_messages(queue, &[second[0].receipt, second[0].receipt]).await.expect("delete");
+    assert_eq!(outcomes, [DeleteOutcome::Deleted, DeleteOutcome::NotFound]);
+    let never_received = Receipt { seq: second[0].seq + 1, nonce: 0 };
+    let outcomes = store.delete_messages(queue, &[never_received]).await.expect("delete");
+    assert_eq!(outcomes, [DeleteOutcome::Stale], "a message never received has no valid receipt");
+    let counts = store.queue_counts(queue, 20, NO_RETENTION_LIMIT).await.expect("counts");
+    assert_eq!(counts.visible, 1);
+}
+
+async fn change_visibility_rules(store: &dyn Store) {
+    let queue = create(store, &key("orders")).await;
+    store.send_messages(queue, messages(1, 0)).await.expect("send");
+    let received = store.receive_messages(queue, receive(0, 1, 100)).await.expect("receive").messages;
+    let receipt = received[0].receipt;
+    let change = |now, visibility_timeout_ms| VisibilityChange { receipt, now, visibility_timeout_ms, max_total_ms: 1_000 };
+
+    let outcomes = store.change_visibility(queue, &[change(50, 500)]).await.expect("change");
+    assert_eq!(outcomes, [ChangeVisibilityOutcome::Changed]);
+    let hidden = store.receive_messages(queue, receive(549, 1, 100)).await.expect("receive");
+    assert!(hidden.messages.is_empty());
+    let outcomes = store.change_visibility(queue, &[change(500, 501)]).await.expect("change");
+    assert_eq!(outcomes, [ChangeVisibilityOutcome::LimitExceeded], "limit counts from the receive");
+
+    let outcomes = store.change_visibility(queue, &[change(500, 0)]).await.expect("change");
+    assert_eq!(outcomes, [ChangeVisibilityOutcome::Changed]);
+    let outcomes = store.change_visibility(queue, &[change(501, 10)]).await.expect("change");
+    assert_eq!(outcomes, [ChangeVisibilityOutcome::NotInFlight]);
+
+    let again = store.receive_messages(queue, receive(501, 1, 100)).await.expect("receive").messages;
+    assert_eq!(again.len(), 1);
+    let outcomes = store.change_visibility(queue, &[change(502, 10)]).await.expect("change");
+    assert_eq!(outcomes, [ChangeVisibilityOutcome::Stale]);
+    store.delete_messages(queue, &[again[0].receipt]).await.expect("delete");
+    let gone = VisibilityChange { receipt: again[0].receipt, now: 503, visibility_timeout_ms: 1, max_total_ms: 1_000 };
+    let outcomes = store.change_visibility(queue, &[gone]).await.expect("change");
+    assert_eq!(outcomes, [ChangeVisibilityOutcome::NotFound]);
+}
+
+async fn purge_and_cooldown(store: &dyn Store) {
+    let queue = create(store, &key("orders")).await;
+    store.send_messages(queue, messages(4, 0)).await.expect("send");
+    store.receive_messages(queue, receive(0, 1, 100)).await.expect("receive");
+    let outcome = store.purge_queue(queue, 10, 60_000).await.expect("purge");
+    assert_eq!(outcome, PurgeOutcome::Purged { count: 4 });
+    assert_eq!(store.queue_counts(queue, 10, NO_RETENTION_LIMIT).await.expect("counts"), QueueCounts::default());
+    let outcome = store.purge_queue(queue, 60_009, 60_000).await.expect("purge");
+    assert_eq!(outcome, PurgeOutcome::InProgress { since: 10 });
+    let outcome = store.purge_queue(queue, 60_010, 60_000).await.expect("purge");
+    assert_eq!(outcome, PurgeOutcome::Purged { count: 0 });
+}
+
+async fn unknown_queue_fails(store: &dyn Store) {
+    let missing = QueueId(u64::MAX);
+    let error = store.send_messages(missing, messages(1, 0)).await.err().expect("send must fail");
+    assert!(matches!(error, StoreError::QueueNotFound(_)));
+    let error = store.receive_messages(missing, receive(0, 1, 1)).await.err().expect("receive must fail");
+    assert!(matches!(error, StoreError::QueueNotFound(_)));
+
+    let queue = create(store, &key("orders")).await;
+    store.delete_queue(&key("orders"), 0).await.expect("delete");
+    let error = store.send_messages(queue, messages(1, 0)).await.err().expect("send to deleted queue must fail");
+    assert!(matches!(error, StoreError::QueueNotFound(_)));
+}
+
+async fn reset_removes_everything(store: &dyn Store) {
+    let queue = create(store, &key("orders")).await;
+    store.send_messages(queue, messages(2, 0)).await.expect("send");
+    store.delete_queue(&key("orders"), 0).await.expect("delete");
+    create(store, &key("payments")).await;
+    store.reset().await.expect("reset");
+    assert!(store.list_queues("000000000000", "us-east-1", "", None, 100).await.expect("list").is_empty());
+    let request = CreateQueueRequest {
+        key: key("orders"),
+        attributes: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        now: 1,
+        deleted_after: 0,
+    };
+    let outcome = store.create_queue(request).await.expect("create");
+    assert!(matches!(outcome, CreateQueueOutcome::Created(_)), "reset forgets deleted queues too");
+}

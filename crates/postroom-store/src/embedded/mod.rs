@@ -1,0 +1,655 @@
+//! The embedded backend: in-memory indexes over a write-ahead log.
+//!
+//! Every change is applied to the in-memory state and queued to the log
+//! while the lock that orders it is held, and the request completes once
+//! the log writer has synced it. Opening the store replays the log, and a
+//! log that has grown well past the live data is rewritten as a snapshot.
+
+mod log;
+mod queue_state;
+
+use crate::*;
+use async_trait::async_trait;
+use log::{LogRecord, LogWriter, Ticket};
+use parking_lot::{Mutex, RwLock};
+use queue_state::{Claim, QueueState, ReceiptCheck, StoredMessage};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The log is compacted when it exceeds this size and holds more than
+/// twice the live data.
+const COMPACTION_MIN_BYTES: u64 = 64 * 1024 * 1024;
+
+struct QueueEntry {
+    record: Mutex<QueueRecord>,
+    state: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct Registry {
+    ids: HashMap<QueueKey, QueueId>,
+    queues: HashMap<QueueId, Arc<QueueEntry>>,
+    /// Deletion instants of deleted queues, for the re-creation window.
+    tombstones: HashMap<QueueKey, Timestamp>,
+    next_queue_id: u64,
+}
+
+/// Queues and messages in memory, optionally backed by a log file.
+pub struct EmbeddedStore {
+    registry: RwLock<Registry>,
+    log: Option<LogWriter>,
+    data_dir: Option<PathBuf>,
+    next_nonce: AtomicU64,
+    /// Estimate of the bytes that a compacted log would take.
+    live_bytes: AtomicU64,
+}
+
+impl EmbeddedStore {
+    /// Creates a store that keeps nothing on disk.
+    pub fn in_memory() -> Self {
+        Self::with_log(None, None, Registry { next_queue_id: 1, ..Registry::default() })
+    }
+
+    /// Opens the store in `data_dir`, creating it when missing, and replays
+    /// its log.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|error| StoreError::Open(format!("{}: {error}", data_dir.display())))?;
+        let path = data_dir.join(log::LOG_FILE);
+        let mut registry = Registry { next_queue_id: 1, ..Registry::default() };
+        let (file, bytes) = log::open(&path, |record| registry.replay(record))?;
+        let writer = LogWriter::start(path, file, bytes);
+        let store = Self::with_log(Some(writer), Some(data_dir.to_path_buf()), registry);
+        store.live_bytes.store(store.estimate_live_bytes(), Ordering::Relaxed);
+        store.compact_if_needed();
+        Ok(store)
+    }
+
+    fn with_log(log: Option<LogWriter>, data_dir: Option<PathBuf>, registry: Registry) -> Self {
+        Self {
+            registry: RwLock::new(registry),
+            log,
+            data_dir,
+            next_nonce: AtomicU64::new(random_seed()),
+            live_bytes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
+    /// Rewrites the log as a snapshot of the live state when it has grown
+    /// past [`COMPACTION_MIN_BYTES`] and more than twice the live data.
+    pub fn compact_if_needed(&self) {
+        let Some(log) = &self.log else { return };
+        let live = self.live_bytes.load(Ordering::Relaxed);
+        if log.bytes() < COMPACTION_MIN_BYTES || log.bytes() < live.saturating_mul(2) {
+            return;
+        }
+        // The write lock stops every change while the snapshot is taken and
+        // queued, so the snapshot and the records after it are in order.
+        let registry = self.registry.write();
+        let records = registry.snapshot();
+        tracing::info!(log_bytes = log.bytes(), live_bytes = live, "compacting the store log");
+        log.rotate(records);
+    }
+
+    fn estimate_live_bytes(&self) -> u64 {
+        let registry = self.registry.read();
+        let mut total = 0u64;
+        for entry in registry.queues.values() {
+            let state = entry.state.lock();
+            total += state.messages().map(|m| m.content.body.len() as u64 + 200).sum::<u64>();
+        }
+        total
+    }
+
+    /// Stops the log writer after it has synced everything queued.
+    pub fn close(&self) {
+        if let Some(log) = &self.log {
+            log.shutdown();
+        }
+    }
+
+    fn append(&self, record: impl FnOnce() -> LogRecord) -> Ticket {
+        match &self.log {
+            Some(log) => log.append(record()),
+            None => Ticket::Ready,
+        }
+    }
+
+    fn queue(&self, id: QueueId) -> Result<Arc<QueueEntry>, StoreError> {
+        self.registry.read().queues.get(&id).cloned().ok_or(StoreError::QueueNotFound(id))
+    }
+
+    fn next_nonce(&self) -> u64 {
+        // Nonces start at a random point so that receipts from an earlier
+        // run of a store without a log do not match new receives.
+        self.next_nonce.fetch_add(1, Ordering::Relaxed).max(1)
+    }
+}
+
+impl Registry {
+    fn replay(&mut self, record: LogRecord) {
+        match record {
+            LogRecord::QueuePut(record) => {
+                self.next_queue_id = self.next_queue_id.max(record.id.0 + 1);
+                self.tombstones.remove(&record.key);
+                if let Some(entry) = self.queues.get(&record.id) {
+                    *entry.record.lock() = record;
+                } else {
+                    self.ids.insert(record.key.clone(), record.id);
+                    self.queues.insert(
+                        record.id,
+                        Arc::new(QueueEntry { record: Mutex::new(record), state: Mutex::new(QueueState::new()) }),
+                    );
+                }
+            }
+            LogRecord::QueueDeleted { id, key, deleted_at } => {
+                self.queues.remove(&id);
+                self.ids.remove(&key);
+                self.tombstones.insert(key, deleted_at);
+            }
+            LogRecord::MessagesPut { queue, messages } => {
+                if let Some(entry) = self.queues.get(&queue) {
+                    let mut state = entry.state.lock();
+                    for message in messages {
+                        state.insert(message);
+                    }
+                }
+            }
+            LogRecord::MessagesClaimed { queue, claims } => {
+                if let Some(entry) = self.queues.get(&queue) {
+                    let mut state = entry.state.lock();
+                    for claim in &claims {
+                        state.apply_claim(claim);
+                    }
+                }
+            }
+            LogRecord::VisibilityChanged { queue, seq, visible_at } => {
+                if let Some(entry) = self.queues.get(&queue) {
+                    entry.state.lock().apply_visibility(seq, visible_at);
+                }
+            }
+            LogRecord::MessagesDeleted { queue, seqs } => {
+                if let Some(entry) = self.queues.get(&queue) {
+                    let mut state = entry.state.lock();
+                    for seq in seqs {
+                        state.remove(seq);
+                    }
+                }
+            }
+            LogRecord::QueuePurged { queue, at } => {
+                if let Some(entry) = self.queues.get(&queue) {
+                    let mut state = entry.state.lock();
+                    state.clear();
+                    state.last_purged_at = Some(at);
+                }
+            }
+            LogRecord::Reset => {
+                let next_queue_id = self.next_queue_id;
+                *self = Registry { next_queue_id, ..Registry::default() };
+            }
+        }
+    }
+
+    /// Records that rebuild the current state from nothing.
+    fn snapshot(&self) -> Vec<LogRecord> {
+        let mut records = Vec::new();
+        for (key, deleted_at) in &self.tombstones {
+            records.push(LogRecord::QueueDeleted { id: QueueId(0), key: key.clone(), deleted_at: *deleted_at });
+        }
+        let mut entries: Vec<_> = self.queues.values().collect();
+        entries.sort_by_key(|entry| entry.record.lock().id);
+        for entry in entries {
+            let record = entry.record.lock().clone();
+            let id = record.id;
+            records.push(LogRecord::QueuePut(record));
+            let state = entry.state.lock();
+            let messages: Vec<StoredMessage> = state.messages().cloned().collect();
+            for chunk in messages.chunks(1024) {
+                records.push(LogRecord::MessagesPut { queue: id, messages: chunk.to_vec() });
+            }
+            if let Some(at) = state.last_purged_at {
+                // A purge record would also clear the messages, so the
+                // purge instant is restored before them.
+                let position = records.len() - messages.len().div_ceil(1024);
+                records.insert(position, LogRecord::QueuePurged { queue: id, at });
+            }
+        }
+        records
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(std::process::id() as u64);
+    hasher.finish() >> 1
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    fn is_durable(&self) -> bool {
+        self.log.is_some()
+    }
+
+    async fn create_queue(&self, request: CreateQueueRequest) -> Result<CreateQueueOutcome, StoreError> {
+        let ticket;
+        let outcome;
+        {
+            let mut registry = self.registry.write();
+            if let Some(id) = registry.ids.get(&request.key) {
+                let record = registry.queues[id].record.lock().clone();
+                return Ok(CreateQueueOutcome::Exists(record));
+            }
+            if let Some(&deleted_at) = registry.tombstones.get(&request.key) {
+                if deleted_at > request.deleted_after {
+                    return Ok(CreateQueueOutcome::DeletedRecently(deleted_at));
+                }
+            }
+            let id = QueueId(registry.next_queue_id);
+            let record = QueueRecord {
+                id,
+                key: request.key,
+                attributes: request.attributes,
+                tags: request.tags,
+                created_at: request.now,
+                last_modified_at: request.now,
+            };
+            registry.replay(LogRecord::QueuePut(record.clone()));
+            ticket = self.append(|| LogRecord::QueuePut(record.clone()));
+            outcome = CreateQueueOutcome::Created(record);
+        }
+        ticket.wait().await?;
+        Ok(outcome)
+    }
+
+    async fn delete_queue(&self, key: &QueueKey, now: Timestamp) -> Result<Option<QueueRecord>, StoreError> {
+        let ticket;
+        let record;
+        {
+            let mut registry = self.registry.write();
+            let Some(&id) = registry.ids.get(key) else { return Ok(None) };
+            record = registry.queues[&id].record.lock().clone();
+            let change = LogRecord::QueueDeleted { id, key: key.clone(), deleted_at: now };
+            ticket = self.append(|| LogRecord::QueueDeleted { id, key: key.clone(), deleted_at: now });
+            registry.replay(change);
+        }
+        ticket.wait().await?;
+        Ok(Some(record))
+    }
+
+    async fn get_queue(&self, key: &QueueKey) -> Result<Option<QueueRecord>, StoreError> {
+        let registry = self.registry.read();
+        Ok(registry.ids.get(key).map(|id| registry.queues[id].record.lock().clone()))
+    }
+
+    async fn list_queues(
+        &self,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QueueRecord>, StoreError> {
+        let registry = self.registry.read();
+        let mut names: Vec<&QueueKey> = registry
+            .ids
+            .keys()
+            .filter(|key| key.account == account && key.region == region && key.name.starts_with(prefix))
+            .filter(|key| after.is_none_or(|after| key.name.as_str() > after))
+            .collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .take(limit)
+            .map(|key| registry.queues[&registry.ids[key]].record.lock().clone())
+            .collect())
+    }
+
+    async fn update_queue(&self, key: &QueueKey, update: QueueUpdate) -> Result<Option<QueueRecord>, StoreError> {
+        let ticket;
+        let record;
+        {
+            let registry = self.registry.read();
+            let Some(id) = registry.ids.get(key) else { return Ok(None) };
+            let mut current = registry.queues[id].record.lock();
+            let attributes_changed = !update.set_attributes.is_empty() || !update.remove_attributes.is_empty();
+            current.attributes.extend(update.set_attributes);
+            for name in &update.remove_attributes {
+                current.attributes.remove(name);
+            }
+            current.tags.extend(update.set_tags);
+            for tag in &update.remove_tags {
+                current.tags.remove(tag);
+            }
+            if attributes_changed {
+                current.last_modified_at = update.now;
+            }
+            record = current.clone();
+            ticket = self.append(|| LogRecord::QueuePut(record.clone()));
+        }
+        ticket.wait().await?;
+        Ok(Some(record))
+    }
+
+    async fn send_messages(&self, queue: QueueId, messages: Vec<NewMessage>) -> Result<Vec<u64>, StoreError> {
+        let entry = self.queue(queue)?;
+        let ticket;
+        let mut seqs = Vec::with_capacity(messages.len());
+        let mut added = 0u64;
+        {
+            let registry = self.registry.read();
+            if !registry.queues.contains_key(&queue) {
+                return Err(StoreError::QueueNotFound(queue));
+            }
+            let mut state = entry.state.lock();
+            let mut stored = Vec::with_capacity(messages.len());
+            for message in messages {
+                let seq = state.next_seq;
+                added += message.content.body.len() as u64 + 200;
+                let record = StoredMessage {
+                    seq,
+                    enqueued_at: message.content.sent_at,
+                    content: message.content,
+                    visible_at: message.visible_at,
+                    receive_count: 0,
+                    first_received_at: None,
+                    received_at: None,
+                    receipt_nonce: 0,
+                };
+                state.insert(record.clone());
+                stored.push(record);
+                seqs.push(seq);
+            }
+            ticket = self.append(|| LogRecord::MessagesPut { queue, messages: stored });
+        }
+        self.live_bytes.fetch_add(added, Ordering::Relaxed);
+        ticket.wait().await?;
+        self.compact_if_needed();
+        Ok(seqs)
+    }
+
+    async fn receive_messages(&self, queue: QueueId, request: ReceiveRequest) -> Result<ReceiveOutcome, StoreError> {
+        let entry = self.queue(queue)?;
+        let ticket;
+        let mut outcome = ReceiveOutcome::default();
+        {
+            let _registry = self.registry.read();
+            let mut state = entry.state.lock();
+            state.promote(request.now);
+            state.expire(request.now, request.retention_ms);
+            let seqs = state.receivable(request.max_messages);
+            if seqs.is_empty() {
+                outcome.next_visible_at = state.next_visible_at();
+                return Ok(outcome);
+            }
+            let visible_at = request.now.saturating_add(request.visibility_timeout_ms);
+            let mut claims = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                let claim = Claim { seq, nonce: self.next_nonce(), received_at: request.now, visible_at };
+                state.apply_claim(&claim);
+                if let Some(message) = state.get(seq) {
+                    outcome.messages.push(ReceivedMessage {
+                        seq,
+                        content: message.content.clone(),
+                        receipt: Receipt { seq, nonce: claim.nonce },
+                        receive_count: message.receive_count,
+                        first_received_at: message.first_received_at.unwrap_or(request.now),
+                    });
+                }
+                claims.push(claim);
+            }
+            // A zero visibility timeout leaves the messages receivable.
+            state.promote(request.now);
+            outcome.next_visible_at = state.next_visible_at();
+            ticket = self.append(|| LogRecord::MessagesClaimed { queue, claims });
+        }
+        ticket.wait().await?;
+        Ok(outcome)
+    }
+
+    async fn delete_messages(&self, queue: QueueId, receipts: &[Receipt]) -> Result<Vec<DeleteOutcome>, StoreError> {
+        let entry = self.queue(queue)?;
+        let ticket;
+        let mut outcomes = Vec::with_capacity(receipts.len());
+        let mut removed = 0u64;
+        {
+            let _registry = self.registry.read();
+            let mut state = entry.state.lock();
+            let mut seqs = Vec::new();
+            for receipt in receipts {
+                let outcome = match state.check_receipt(receipt) {
+                    ReceiptCheck::NotFound => DeleteOutcome::NotFound,
+                    ReceiptCheck::Stale => DeleteOutcome::Stale,
+                    ReceiptCheck::Current(_) => DeleteOutcome::Deleted,
+                };
+                if outcome == DeleteOutcome::Deleted {
+                    if let Some(message) = state.remove(receipt.seq) {
+                        removed += message.content.body.len() as u64 + 200;
+                    }
+                    seqs.push(receipt.seq);
+                }
+                outcomes.push(outcome);
+            }
+            if seqs.is_empty() {
+                return Ok(outcomes);
+            }
+            ticket = self.append(|| LogRecord::MessagesDeleted { queue, seqs });
+        }
+        let live = self.live_bytes.load(Ordering::Relaxed);
+        self.live_bytes.store(live.saturating_sub(removed), Ordering::Relaxed);
+        ticket.wait().await?;
+        Ok(outcomes)
+    }
+
+    async fn change_visibility(
+        &self,
+        queue: QueueId,
+        changes: &[VisibilityChange],
+    ) -> Result<Vec<ChangeVisibilityOutcome>, StoreError> {
+        let entry = self.queue(queue)?;
+        let mut tickets = Vec::new();
+        let mut outcomes = Vec::with_capacity(changes.len());
+        {
+            let _registry = self.registry.read();
+            let mut state = entry.state.lock();
+            for change in changes {
+                state.promote(change.now);
+                let outcome = match state.check_receipt(&change.receipt) {
+                    ReceiptCheck::NotFound => ChangeVisibilityOutcome::NotFound,
+                    ReceiptCheck::Stale => ChangeVisibilityOutcome::Stale,
+                    ReceiptCheck::Current(message) if !state.is_in_flight(message, change.now) => {
+                        ChangeVisibilityOutcome::NotInFlight
+                    }
+                    ReceiptCheck::Current(message) => {
+                        let received_at = message.received_at.unwrap_or(change.now);
+                        let visible_at = change.now.saturating_add(change.visibility_timeout_ms);
+                        if visible_at.saturating_sub(received_at) > change.max_total_ms {
+                            ChangeVisibilityOutcome::LimitExceeded
+                        } else {
+                            let seq = change.receipt.seq;
+                            state.apply_visibility(seq, visible_at);
+                            tickets.push(self.append(|| LogRecord::VisibilityChanged { queue, seq, visible_at }));
+                            ChangeVisibilityOutcome::Changed
+                        }
+                    }
+                };
+                outcomes.push(outcome);
+            }
+        }
+        for ticket in tickets {
+            ticket.wait().await?;
+        }
+        Ok(outcomes)
+    }
+
+    async fn purge_queue(&self, queue: QueueId, now: Timestamp, cooldown_ms: u64) -> Result<PurgeOutcome, StoreError> {
+        let entry = self.queue(queue)?;
+        let ticket;
+        let count;
+        {
+            let _registry = self.registry.read();
+            let mut state = entry.state.lock();
+            if let Some(since) = state.last_purged_at {
+                if now < since.saturating_add(cooldown_ms) {
+                    return Ok(PurgeOutcome::InProgress { since });
+                }
+            }
+            count = state.clear();
+            state.last_purged_at = Some(now);
+            ticket = self.append(|| LogRecord::QueuePurged { queue, at: now });
+        }
+        ticket.wait().await?;
+        Ok(PurgeOutcome::Purged { count })
+    }
+
+    async fn queue_counts(&self, queue: QueueId, now: Timestamp, retention_ms: u64) -> Result<QueueCounts, StoreError> {
+        let entry = self.queue(queue)?;
+        let mut state = entry.state.lock();
+        state.promote(now);
+        state.expire(now, retention_ms);
+        Ok(state.counts())
+    }
+
+    async fn reset(&self) -> Result<(), StoreError> {
+        let ticket;
+        {
+            let mut registry = self.registry.write();
+            registry.replay(LogRecord::Reset);
+            ticket = self.append(|| LogRecord::Reset);
+        }
+        self.live_bytes.store(0, Ordering::Relaxed);
+        ticket.wait().await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        match &self.log {
+            Some(log) => log.flush().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance_in_memory() {
+        crate::conformance::run_all(|| async { Arc::new(EmbeddedStore::in_memory()) as Arc<dyn Store> }).await;
+    }
+
+    #[tokio::test]
+    async fn conformance_durable() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        let base = directory.path().to_path_buf();
+        crate::conformance::run_all(|| {
+            let path = base.join(counter.fetch_add(1, Ordering::Relaxed).to_string());
+            async move { Arc::new(EmbeddedStore::open(&path).expect("open store")) as Arc<dyn Store> }
+        })
+        .await;
+    }
+
+    fn key(name: &str) -> QueueKey {
+        QueueKey { account: "000000000000".into(), region: "us-east-1".into(), name: name.into() }
+    }
+
+    #[tokio::test]
+    async fn reopen_restores_state() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let (queue, receipt) = {
+            let store = EmbeddedStore::open(directory.path()).expect("open store");
+            let queue = crate::conformance::create(&store, &key("orders")).await;
+            store.send_messages(queue, crate::conformance::messages(3, 0)).await.expect("send");
+            let received = store
+                .receive_messages(queue, ReceiveRequest { now: 10, max_messages: 1, visibility_timeout_ms: 1000, retention_ms: u64::MAX })
+                .await
+                .expect("receive");
+            let receipt = received.messages[0].receipt;
+            let second = store
+                .receive_messages(queue, ReceiveRequest { now: 10, max_messages: 1, visibility_timeout_ms: 1000, retention_ms: u64::MAX })
+                .await
+                .expect("receive");
+            store.delete_messages(queue, &[second.messages[0].receipt]).await.expect("delete");
+            (queue, receipt)
+        };
+
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        let counts = store.queue_counts(queue, 10, u64::MAX).await.expect("counts");
+        assert_eq!(counts, QueueCounts { visible: 1, in_flight: 1, delayed: 0 });
+        let outcome = store.delete_messages(queue, &[receipt]).await.expect("delete");
+        assert_eq!(outcome, vec![DeleteOutcome::Deleted]);
+    }
+
+    #[tokio::test]
+    async fn torn_tail_is_truncated() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let queue = {
+            let store = EmbeddedStore::open(directory.path()).expect("open store");
+            let queue = crate::conformance::create(&store, &key("orders")).await;
+            store.send_messages(queue, crate::conformance::messages(2, 0)).await.expect("send");
+            queue
+        };
+        let path = directory.path().join(log::LOG_FILE);
+        let mut bytes = std::fs::read(&path).expect("read log");
+        bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
+        std::fs::write(&path, &bytes).expect("write log");
+
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        let counts = store.queue_counts(queue, 10, u64::MAX).await.expect("counts");
+        assert_eq!(counts.visible, 2);
+        store.send_messages(queue, crate::conformance::messages(1, 0)).await.expect("send after truncation");
+        drop(store);
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store again");
+        assert_eq!(store.queue_counts(queue, 10, u64::MAX).await.expect("counts").visible, 3);
+    }
+
+    #[tokio::test]
+    async fn newer_format_is_rejected() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let mut header = b"PROOMLOG".to_vec();
+        header.extend_from_slice(&(log::FORMAT_VERSION + 1).to_le_bytes());
+        std::fs::write(directory.path().join(log::LOG_FILE), header).expect("write log");
+        let error = EmbeddedStore::open(directory.path()).err().expect("open must fail");
+        assert!(error.to_string().contains("newer postroom"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_state() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let store = EmbeddedStore::open(directory.path()).expect("open store");
+        let queue = crate::conformance::create(&store, &key("orders")).await;
+        store.send_messages(queue, crate::conformance::messages(5, 0)).await.expect("send");
+        let received = store
+            .receive_messages(queue, ReceiveRequest { now: 10, max_messages: 2, visibility_timeout_ms: 1000, retention_ms: u64::MAX })
+            .await
+            .expect("receive");
+        store.delete_messages(queue, &[received.messages[0].receipt]).await.expect("delete");
+        store.purge_queue(QueueId(999), 0, 0).await.err().expect("unknown queue");
+
+        let records = store.registry.read().snapshot();
+        store.log.as_ref().expect("durable store").rotate(records);
+        store.send_messages(queue, crate::conformance::messages(1, 20)).await.expect("send after rotation");
+        drop(store);
+
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        let counts = store.queue_counts(queue, 10, u64::MAX).await.expect("counts");
+        assert_eq!(counts, QueueCounts { visible: 3, in_flight: 1, delayed: 1 });
+    }
+}

@@ -1,0 +1,143 @@
+//! Durable state of Postroom.
+//!
+//! Everything that must survive a restart goes through the [`Store`] trait:
+//! queue records, their tags and attributes, and the messages with their
+//! delivery state. The trait is narrow and speaks in records, not in wire
+//! types, so that each backend can keep its own layout:
+//!
+//! - [`embedded::EmbeddedStore`], the default: in-memory indexes rebuilt from a
+//!   write-ahead log in one data directory, with group commit so that
+//!   concurrent requests share one `fdatasync`. It also runs with no log at
+//!   all (`--in-memory`).
+//!
+//! The queue engine decides the rules (timeouts, limits, receipt handle
+//! encoding); a store applies each change atomically and durably.
+//! [`conformance`] holds the checks that every backend must pass.
+
+pub mod conformance;
+pub mod embedded;
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// A backend that keeps queues and their messages.
+///
+/// Every method that returns `Ok` has applied its change durably: for a
+/// persistent backend the change is on stable storage before the future
+/// completes. Methods take `now` from the caller so that all time-based
+/// rules follow one clock.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Short name of the backend, as shown by the health endpoint.
+    fn kind(&self) -> &'static str;
+
+    /// Whether changes outlive the process.
+    fn is_durable(&self) -> bool;
+
+    /// Creates a queue, or returns the live queue of the same key.
+    ///
+    /// A queue deleted after `deleted_after` blocks the creation
+    /// ([`CreateQueueOutcome::DeletedRecently`]).
+    async fn create_queue(
+        &self,
+        request: CreateQueueRequest,
+    ) -> Result<CreateQueueOutcome, StoreError>;
+
+    /// Deletes a queue with all its messages. Returns the deleted record.
+    async fn delete_queue(
+        &self,
+        key: &QueueKey,
+        now: Timestamp,
+    ) -> Result<Option<QueueRecord>, StoreError>;
+
+    async fn get_queue(&self, key: &QueueKey) -> Result<Option<QueueRecord>, StoreError>;
+
+    /// Lists the queues of one account and region whose names start with
+    /// `prefix` and sort after `after`, in name order, at most `limit`.
+    async fn list_queues(
+        &self,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QueueRecord>, StoreError>;
+
+    /// Applies attribute and tag changes to a queue and returns the result.
+    async fn update_queue(
+        &self,
+        key: &QueueKey,
+        update: QueueUpdate,
+    ) -> Result<Option<QueueRecord>, StoreError>;
+
+    /// Appends messages to a queue and returns their sequence numbers, in
+    /// the order given.
+    async fn send_messages(
+        &self,
+        queue: QueueId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<u64>, StoreError>;
+
+    /// Claims up to `max_messages` receivable messages, oldest first, and
+    /// makes them invisible until `now + visibility_timeout_ms`.
+    ///
+    /// A message is receivable when its `visible_at` has passed and it is
+    /// younger than the retention period. Each claimed message gets a new
+    /// receipt nonce and one more receive.
+    async fn receive_messages(
+        &self,
+        queue: QueueId,
+        request: ReceiveRequest,
+    ) -> Result<ReceiveOutcome, StoreError>;
+
+    /// Deletes messages by receipt, one outcome per receipt.
+    async fn delete_messages(
+        &self,
+        queue: QueueId,
+        receipts: &[Receipt],
+    ) -> Result<Vec<DeleteOutcome>, StoreError>;
+
+    /// Changes the visibility of received messages, one outcome per change.
+    async fn change_visibility(
+        &self,
+        queue: QueueId,
+        changes: &[VisibilityChange],
+    ) -> Result<Vec<ChangeVisibilityOutcome>, StoreError>;
+
+    /// Deletes every message of a queue, unless a purge ran within the
+    /// cooldown.
+    async fn purge_queue(
+        &self,
+        queue: QueueId,
+        now: Timestamp,
+        cooldown_ms: u64,
+    ) -> Result<PurgeOutcome, StoreError>;
+
+    /// Counts the messages of a queue by state at `now`.
+    async fn queue_counts(
+        &self,
+        queue: QueueId,
+        now: Timestamp,
+        retention_ms: u64,
+    ) -> Result<QueueCounts, StoreError>;
+
+    /// Removes every resource of every account.
+    async fn reset(&self) -> Result<(), StoreError>;
+
+    /// Waits until everything acknowledged so far is on stable storage.
+    async fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// Attribute and tag changes applied by [`Store::update_queue`].
+#[derive(Clone, Debug, Default)]
+pub struct QueueUpdate {
+    pub set_attributes: BTreeMap<String, String>,
+    pub remove_attributes: Vec<String>,
+    pub set_tags: BTreeMap<String, String>,
+    pub remove_tags: Vec<String>,
+    /// Moves `LastModifiedTimestamp` when attributes change.
+    pub now: Timestamp,
+}

@@ -1,0 +1,185 @@
+//! Records and outcomes exchanged with a [`crate::Store`].
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch, on the server's clock.
+pub type Timestamp = u64;
+
+/// Identity of a queue as clients name it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct QueueKey {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+}
+
+/// Identity of one incarnation of a queue.
+///
+/// A queue deleted and created again under the same key gets a new id, so
+/// that receipt handles of the old queue never act on the new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct QueueId(pub u64);
+
+/// A queue with its configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueRecord {
+    pub id: QueueId,
+    pub key: QueueKey,
+    /// Settable attributes by their AWS names, in canonical form. The queue
+    /// engine fills in the defaults at creation.
+    pub attributes: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub created_at: Timestamp,
+    pub last_modified_at: Timestamp,
+}
+
+/// Input of [`crate::Store::create_queue`].
+#[derive(Clone, Debug)]
+pub struct CreateQueueRequest {
+    pub key: QueueKey,
+    pub attributes: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub now: Timestamp,
+    /// A queue of the same key deleted after this instant blocks creation.
+    pub deleted_after: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CreateQueueOutcome {
+    Created(QueueRecord),
+    /// A live queue has this key already; nothing was changed.
+    Exists(QueueRecord),
+    /// A queue of this key was deleted at the given instant, within the
+    /// window that blocks creation.
+    DeletedRecently(Timestamp),
+}
+
+/// Value of one message attribute, as sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeValue {
+    /// `String`, `Number` or `Binary`, optionally followed by `.` and a
+    /// custom type name.
+    pub data_type: String,
+    pub string_value: Option<String>,
+    pub binary_value: Option<Vec<u8>>,
+}
+
+/// The parts of a message that never change after the send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageContent {
+    pub message_id: String,
+    pub body: String,
+    pub message_attributes: BTreeMap<String, AttributeValue>,
+    /// System attributes given by the sender (`AWSTraceHeader`).
+    pub system_attributes: BTreeMap<String, AttributeValue>,
+    pub md5_of_body: String,
+    pub md5_of_message_attributes: Option<String>,
+    pub md5_of_message_system_attributes: Option<String>,
+    pub sender_id: String,
+    pub sent_at: Timestamp,
+}
+
+/// Input of [`crate::Store::send_messages`] for one message.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub content: Arc<MessageContent>,
+    /// First instant at which the message may be received (the send time
+    /// plus its delay).
+    pub visible_at: Timestamp,
+}
+
+/// Input of [`crate::Store::receive_messages`].
+#[derive(Clone, Copy, Debug)]
+pub struct ReceiveRequest {
+    pub now: Timestamp,
+    pub max_messages: usize,
+    pub visibility_timeout_ms: u64,
+    pub retention_ms: u64,
+}
+
+/// Proof of one receive of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Receipt {
+    pub seq: u64,
+    pub nonce: u64,
+}
+
+/// A message as returned by one receive.
+#[derive(Clone, Debug)]
+pub struct ReceivedMessage {
+    pub seq: u64,
+    pub content: Arc<MessageContent>,
+    pub receipt: Receipt,
+    /// Receives so far, this one included.
+    pub receive_count: u32,
+    pub first_received_at: Timestamp,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReceiveOutcome {
+    pub messages: Vec<ReceivedMessage>,
+    /// Earliest instant at which a message now delayed or in flight becomes
+    /// receivable, when there is one. Long polls sleep until then.
+    pub next_visible_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    /// The message was received again since this receipt was issued, and
+    /// stays in the queue.
+    Stale,
+    /// No such message: deleted before, expired or purged.
+    NotFound,
+}
+
+/// Input of [`crate::Store::change_visibility`] for one message.
+#[derive(Clone, Copy, Debug)]
+pub struct VisibilityChange {
+    pub receipt: Receipt,
+    pub now: Timestamp,
+    pub visibility_timeout_ms: u64,
+    /// Upper bound on the time from the receive to the end of the new
+    /// visibility timeout.
+    pub max_total_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeVisibilityOutcome {
+    Changed,
+    /// The receipt is valid but the message is no longer in flight.
+    NotInFlight,
+    /// The new timeout would end more than `max_total_ms` after the receive.
+    LimitExceeded,
+    Stale,
+    NotFound,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PurgeOutcome {
+    Purged { count: u64 },
+    /// A purge ran at the given instant, within the cooldown.
+    InProgress { since: Timestamp },
+}
+
+/// Messages of a queue by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("queue {0:?} does not exist")]
+    QueueNotFound(QueueId),
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("the store stopped accepting writes after an earlier I/O failure")]
+    Poisoned,
+    #[error("the data directory cannot be opened: {0}")]
+    Open(String),
+}

@@ -1,0 +1,90 @@
+//! Queue attributes: their names, ranges and defaults, and the typed view
+//! that the engine reads.
+
+use std::collections::BTreeMap;
+
+/// Range and default of one numeric queue attribute, in seconds or bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct NumericAttribute {
+    pub name: &'static str,
+    pub min: u64,
+    pub max: u64,
+    pub default: u64,
+}
+
+pub const VISIBILITY_TIMEOUT: NumericAttribute =
+    NumericAttribute { name: "VisibilityTimeout", min: 0, max: 43_200, default: 30 };
+pub const MESSAGE_RETENTION_PERIOD: NumericAttribute =
+    NumericAttribute { name: "MessageRetentionPeriod", min: 60, max: 1_209_600, default: 345_600 };
+pub const DELAY_SECONDS: NumericAttribute = NumericAttribute { name: "DelaySeconds", min: 0, max: 900, default: 0 };
+pub const RECEIVE_MESSAGE_WAIT_TIME_SECONDS: NumericAttribute =
+    NumericAttribute { name: "ReceiveMessageWaitTimeSeconds", min: 0, max: 20, default: 0 };
+pub const MAXIMUM_MESSAGE_SIZE: NumericAttribute =
+    NumericAttribute { name: "MaximumMessageSize", min: 1_024, max: 1_048_576, default: 1_048_576 };
+pub const KMS_DATA_KEY_REUSE_PERIOD_SECONDS: NumericAttribute =
+    NumericAttribute { name: "KmsDataKeyReusePeriodSeconds", min: 60, max: 86_400, default: 300 };
+
+pub const NUMERIC_ATTRIBUTES: [NumericAttribute; 6] = [
+    VISIBILITY_TIMEOUT,
+    MESSAGE_RETENTION_PERIOD,
+    DELAY_SECONDS,
+    RECEIVE_MESSAGE_WAIT_TIME_SECONDS,
+    MAXIMUM_MESSAGE_SIZE,
+    KMS_DATA_KEY_REUSE_PERIOD_SECONDS,
+];
+
+/// Longest time a message may stay invisible after one receive, in seconds.
+pub const MAX_VISIBILITY_TOTAL_SECONDS: u64 = 43_200;
+/// Longest long poll, in seconds.
+pub const MAX_WAIT_TIME_SECONDS: u64 = 20;
+/// Time after a deletion during which a queue of the same name cannot be
+/// created, in seconds.
+pub const RECREATE_AFTER_DELETE_SECONDS: u64 = 60;
+/// Minimum time between two purges of one queue, in seconds.
+pub const PURGE_COOLDOWN_SECONDS: u64 = 60;
+
+/// Typed values of the attributes that drive the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueConfig {
+    pub visibility_timeout: u64,
+    pub message_retention_period: u64,
+    pub delay_seconds: u64,
+    pub receive_message_wait_time_seconds: u64,
+    pub maximum_message_size: u64,
+}
+
+impl QueueConfig {
+    /// Reads the stored attributes, falling back to the defaults for any
+    /// that are missing or unreadable.
+    pub fn from_attributes(attributes: &BTreeMap<String, String>) -> Self {
+        let read = |attribute: NumericAttribute| {
+            attributes
+                .get(attribute.name)
+                .and_then(|value| value.parse::<u64>().ok())
+                .unwrap_or(attribute.default)
+        };
+        Self {
+            visibility_timeout: read(VISIBILITY_TIMEOUT),
+            message_retention_period: read(MESSAGE_RETENTION_PERIOD),
+            delay_seconds: read(DELAY_SECONDS),
+            receive_message_wait_time_seconds: read(RECEIVE_MESSAGE_WAIT_TIME_SECONDS),
+            maximum_message_size: read(MAXIMUM_MESSAGE_SIZE),
+        }
+    }
+}
+
+/// Attributes stored on every new queue before the requested ones apply.
+pub fn default_attributes() -> BTreeMap<String, String> {
+    let mut attributes = BTreeMap::new();
+    for attribute in [
+        VISIBILITY_TIMEOUT,
+        MESSAGE_RETENTION_PERIOD,
+        DELAY_SECONDS,
+        RECEIVE_MESSAGE_WAIT_TIME_SECONDS,
+        MAXIMUM_MESSAGE_SIZE,
+    ] {
+        attributes.insert(attribute.name.to_string(), attribute.default.to_string());
+    }
+    attributes.insert("SqsManagedSseEnabled".to_string(), "true".to_string());
+    attributes
+}

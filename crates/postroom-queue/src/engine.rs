@@ -1,0 +1,332 @@
+//! [`QueueEngine`]: the queue operations on top of a store.
+
+use crate::clock::Clock;
+use crate::config::{self, QueueConfig};
+use crate::{digest, receipt};
+use parking_lot::Mutex;
+use postroom_store::{
+    AttributeValue, ChangeVisibilityOutcome, CreateQueueOutcome, CreateQueueRequest, DeleteOutcome, MessageContent,
+    NewMessage, PurgeOutcome, QueueCounts, QueueId, QueueKey, QueueRecord, QueueUpdate, ReceiveRequest, Store,
+    StoreError, Timestamp, VisibilityChange,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the queue does not exist")]
+    QueueNotFound,
+    #[error("a queue with this name was deleted less than 60 seconds ago")]
+    DeletedRecently,
+    #[error("a purge of this queue ran less than 60 seconds ago")]
+    PurgeInProgress,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a receipt handle could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptError {
+    /// The handle was not issued by this server for this queue.
+    Invalid,
+    /// The message was deleted, expired, purged or received again since.
+    Expired,
+    /// The message became visible again and is no longer in flight.
+    NotInFlight,
+    /// The visibility timeout would end more than 12 hours after the receive.
+    LimitExceeded,
+}
+
+/// A message to send, validated by the caller.
+#[derive(Clone, Debug)]
+pub struct OutgoingMessage {
+    pub body: String,
+    pub message_attributes: BTreeMap<String, AttributeValue>,
+    pub system_attributes: BTreeMap<String, AttributeValue>,
+    /// Overrides the queue's `DelaySeconds` when given.
+    pub delay_seconds: Option<u64>,
+    pub sender_id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct SentMessage {
+    pub content: Arc<MessageContent>,
+}
+
+/// Options of one receive, with the queue defaults applied by the engine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReceiveOptions {
+    pub max_messages: usize,
+    pub visibility_timeout: Option<u64>,
+    pub wait_time_seconds: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliveredMessage {
+    pub content: Arc<MessageContent>,
+    pub receipt_handle: String,
+    pub receive_count: u32,
+    pub first_received_at: Timestamp,
+}
+
+/// Queue operations with the rules that every backend shares.
+pub struct QueueEngine {
+    store: Arc<dyn Store>,
+    clock: Clock,
+    /// One notifier per queue with long polls waiting, woken whenever a
+    /// message may have become receivable.
+    waiters: Mutex<HashMap<QueueId, Arc<Notify>>>,
+}
+
+impl QueueEngine {
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Self { store, clock, waiters: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn notifier(&self, queue: QueueId) -> Arc<Notify> {
+        self.waiters.lock().entry(queue).or_default().clone()
+    }
+
+    fn wake(&self, queue: QueueId) {
+        if let Some(notify) = self.waiters.lock().get(&queue) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Creates a queue with `attributes` over the defaults, or returns the
+    /// existing queue of that key unchanged.
+    pub async fn create_queue(
+        &self,
+        key: QueueKey,
+        attributes: BTreeMap<String, String>,
+        tags: BTreeMap<String, String>,
+    ) -> Result<CreateQueueOutcome, EngineError> {
+        let now = self.clock.now();
+        let mut all_attributes = config::default_attributes();
+        all_attributes.extend(attributes);
+        let request = CreateQueueRequest {
+            key,
+            attributes: all_attributes,
+            tags,
+            now,
+            deleted_after: now.saturating_sub(config::RECREATE_AFTER_DELETE_SECONDS * 1000),
+        };
+        match self.store.create_queue(request).await? {
+            CreateQueueOutcome::DeletedRecently(_) => Err(EngineError::DeletedRecently),
+            outcome => Ok(outcome),
+        }
+    }
+
+    pub async fn get_queue(&self, key: &QueueKey) -> Result<QueueRecord, EngineError> {
+        self.store.get_queue(key).await?.ok_or(EngineError::QueueNotFound)
+    }
+
+    pub async fn delete_queue(&self, key: &QueueKey) -> Result<(), EngineError> {
+        let record = self.store.delete_queue(key, self.clock.now()).await?.ok_or(EngineError::QueueNotFound)?;
+        // Long polls on the deleted queue wake up and report it missing.
+        if let Some(notify) = self.waiters.lock().remove(&record.id) {
+            notify.notify_waiters();
+        }
+        Ok(())
+    }
+
+    pub async fn list_queues(
+        &self,
+        account: &str,
+        region: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<QueueRecord>, EngineError> {
+        Ok(self.store.list_queues(account, region, prefix, after, limit).await?)
+    }
+
+    pub async fn update_queue(&self, key: &QueueKey, mut update: QueueUpdate) -> Result<QueueRecord, EngineError> {
+        update.now = self.clock.now();
+        let record = self.store.update_queue(key, update).await?.ok_or(EngineError::QueueNotFound)?;
+        // A shorter delay or wait time may concern long polls in progress.
+        self.wake(record.id);
+        Ok(record)
+    }
+
+    /// Sends messages and returns them with their ids and digests, in order.
+    pub async fn send(&self, queue: &QueueRecord, messages: Vec<OutgoingMessage>) -> Result<Vec<SentMessage>, EngineError> {
+        let config = QueueConfig::from_attributes(&queue.attributes);
+        let now = self.clock.now();
+        let mut new_messages = Vec::with_capacity(messages.len());
+        for message in messages {
+            let delay = message.delay_seconds.unwrap_or(config.delay_seconds);
+            let content = Arc::new(MessageContent {
+                message_id: uuid::Uuid::new_v4().to_string(),
+                md5_of_body: digest::md5_hex(message.body.as_bytes()),
+                md5_of_message_attributes: digest::md5_of_attributes(&message.message_attributes),
+                md5_of_message_system_attributes: digest::md5_of_attributes(&message.system_attributes),
+                body: message.body,
+                message_attributes: message.message_attributes,
+                system_attributes: message.system_attributes,
+                sender_id: message.sender_id,
+                sent_at: now,
+            });
+            new_messages.push(NewMessage { content, visible_at: now + delay * 1000 });
+        }
+        let sent: Vec<SentMessage> = new_messages.iter().map(|m| SentMessage { content: m.content.clone() }).collect();
+        self.store.send_messages(queue.id, new_messages).await.map_err(not_found_as_queue)?;
+        self.wake(queue.id);
+        Ok(sent)
+    }
+
+    /// Receives up to `options.max_messages` messages, waiting up to the
+    /// wait time for the first one to become receivable.
+    pub async fn receive(&self, queue: &QueueRecord, options: ReceiveOptions) -> Result<Vec<DeliveredMessage>, EngineError> {
+        let config = QueueConfig::from_attributes(&queue.attributes);
+        let visibility_timeout = options.visibility_timeout.unwrap_or(config.visibility_timeout);
+        let wait_seconds = options.wait_time_seconds.unwrap_or(config.receive_message_wait_time_seconds);
+        let deadline = self.clock.now().saturating_add(wait_seconds * 1000);
+        let notify = self.notifier(queue.id);
+        loop {
+            // Registering before the attempt means that a send completing
+            // between the attempt and the wait still wakes this poll.
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let now = self.clock.now();
+            let request = ReceiveRequest {
+                now,
+                max_messages: options.max_messages,
+                visibility_timeout_ms: visibility_timeout * 1000,
+                retention_ms: config.message_retention_period * 1000,
+            };
+            let outcome = self.store.receive_messages(queue.id, request).await.map_err(not_found_as_queue)?;
+            if !outcome.messages.is_empty() || now >= deadline {
+                return Ok(outcome
+                    .messages
+                    .into_iter()
+                    .map(|message| DeliveredMessage {
+                        receipt_handle: receipt::encode(queue.id, message.receipt),
+                        content: message.content,
+                        receive_count: message.receive_count,
+                        first_received_at: message.first_received_at,
+                    })
+                    .collect());
+            }
+            let wake_at = outcome.next_visible_at.map_or(deadline, |at| at.min(deadline));
+            tokio::select! {
+                () = &mut notified => {}
+                () = self.clock.sleep_until(wake_at) => {}
+            }
+            if self.store.get_queue(&queue.key).await?.is_none_or(|current| current.id != queue.id) {
+                return Err(EngineError::QueueNotFound);
+            }
+        }
+    }
+
+    /// Deletes messages by receipt handle, one result per handle.
+    ///
+    /// A handle that names a message received again since, or one already
+    /// gone, deletes nothing and still succeeds, as in SQS standard queues.
+    pub async fn delete(&self, queue: &QueueRecord, handles: &[&str]) -> Result<Vec<Result<(), ReceiptError>>, EngineError> {
+        let mut results: Vec<Result<(), ReceiptError>> = Vec::with_capacity(handles.len());
+        let mut receipts = Vec::new();
+        let mut positions = Vec::new();
+        for (position, handle) in handles.iter().enumerate() {
+            match receipt::decode(handle) {
+                Some((id, receipt)) if id == queue.id => {
+                    receipts.push(receipt);
+                    positions.push(position);
+                    results.push(Ok(()));
+                }
+                _ => results.push(Err(ReceiptError::Invalid)),
+            }
+        }
+        if !receipts.is_empty() {
+            let outcomes = self.store.delete_messages(queue.id, &receipts).await.map_err(not_found_as_queue)?;
+            for (position, outcome) in positions.into_iter().zip(outcomes) {
+                debug_assert!(matches!(outcome, DeleteOutcome::Deleted | DeleteOutcome::Stale | DeleteOutcome::NotFound));
+                results[position] = Ok(());
+            }
+        }
+        Ok(results)
+    }
+
+    /// Changes the visibility timeout of received messages, one result per
+    /// entry. The new timeout counts from now.
+    pub async fn change_visibility(
+        &self,
+        queue: &QueueRecord,
+        entries: &[(&str, u64)],
+    ) -> Result<Vec<Result<(), ReceiptError>>, EngineError> {
+        let now = self.clock.now();
+        let mut results: Vec<Result<(), ReceiptError>> = Vec::with_capacity(entries.len());
+        let mut changes = Vec::new();
+        let mut positions = Vec::new();
+        for (position, (handle, timeout)) in entries.iter().enumerate() {
+            match receipt::decode(handle) {
+                Some((id, receipt)) if id == queue.id => {
+                    changes.push(VisibilityChange {
+                        receipt,
+                        now,
+                        visibility_timeout_ms: timeout * 1000,
+                        max_total_ms: config::MAX_VISIBILITY_TOTAL_SECONDS * 1000,
+                    });
+                    positions.push(position);
+                    results.push(Ok(()));
+                }
+                _ => results.push(Err(ReceiptError::Invalid)),
+            }
+        }
+        if !changes.is_empty() {
+            let outcomes = self.store.change_visibility(queue.id, &changes).await.map_err(not_found_as_queue)?;
+            for (position, outcome) in positions.into_iter().zip(outcomes) {
+                results[position] = match outcome {
+                    ChangeVisibilityOutcome::Changed => Ok(()),
+                    ChangeVisibilityOutcome::NotInFlight => Err(ReceiptError::NotInFlight),
+                    ChangeVisibilityOutcome::LimitExceeded => Err(ReceiptError::LimitExceeded),
+                    ChangeVisibilityOutcome::Stale | ChangeVisibilityOutcome::NotFound => Err(ReceiptError::Expired),
+                };
+            }
+            self.wake(queue.id);
+        }
+        Ok(results)
+    }
+
+    /// Deletes every message of the queue. Returns how many.
+    pub async fn purge(&self, queue: &QueueRecord) -> Result<u64, EngineError> {
+        let cooldown_ms = config::PURGE_COOLDOWN_SECONDS * 1000;
+        match self.store.purge_queue(queue.id, self.clock.now(), cooldown_ms).await.map_err(not_found_as_queue)? {
+            PurgeOutcome::Purged { count } => Ok(count),
+            PurgeOutcome::InProgress { .. } => Err(EngineError::PurgeInProgress),
+        }
+    }
+
+    pub async fn counts(&self, queue: &QueueRecord) -> Result<QueueCounts, EngineError> {
+        let config = QueueConfig::from_attributes(&queue.attributes);
+        let retention_ms = config.message_retention_period * 1000;
+        Ok(self.store.queue_counts(queue.id, self.clock.now(), retention_ms).await.map_err(not_found_as_queue)?)
+    }
+
+    /// Removes every resource and wakes every long poll.
+    pub async fn reset(&self) -> Result<(), EngineError> {
+        self.store.reset().await?;
+        for (_, notify) in self.waiters.lock().drain() {
+            notify.notify_waiters();
+        }
+        Ok(())
+    }
+}
+
+fn not_found_as_queue(error: StoreError) -> EngineError {
+    match error {
+        StoreError::QueueNotFound(_) => EngineError::QueueNotFound,
+        other => EngineError::Store(other),
+    }
+}

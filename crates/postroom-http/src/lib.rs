@@ -1,0 +1,17 @@
+//! The HTTP front of Postroom.
+//!
+//! One listener serves every service. [`router`] tells requests apart (the
+//! admin API under `/_postroom/`, the AWS JSON protocol by its
+//! `X-Amz-Target` header, the Query protocol by its `Action` parameter),
+//! the protocol modules decode them into the documents the services take,
+//! and encode results and errors the way AWS does on that protocol.
+
+mod admin;
+mod identity;
+mod query;
+mod router;
+mod server;
+mod xml;
+
+pub use router::App;
+pub use server::serve;

@@ -47,6 +47,7 @@ pub struct OutgoingMessage {
     /// Overrides the queue's `DelaySeconds` when given.
     pub delay_seconds: Option<u64>,
     pub sender_id: String,
+    pub message_group_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -77,11 +78,20 @@ pub struct QueueEngine {
     /// One notifier per queue with long polls waiting, woken whenever a
     /// message may have become receivable.
     waiters: Mutex<HashMap<QueueId, Arc<Notify>>>,
+    /// Set when the server stops, so that long polls return at once.
+    stopping: std::sync::atomic::AtomicBool,
+    stop: Notify,
 }
 
 impl QueueEngine {
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Self { store, clock, waiters: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            clock,
+            waiters: Mutex::new(HashMap::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            stop: Notify::new(),
+        }
     }
 
     pub fn clock(&self) -> &Clock {
@@ -175,6 +185,9 @@ impl QueueEngine {
                 system_attributes: message.system_attributes,
                 sender_id: message.sender_id,
                 sent_at: now,
+                message_group_id: message.message_group_id,
+                message_deduplication_id: None,
+                sequence_number: None,
             });
             new_messages.push(NewMessage { content, visible_at: now + delay * 1000 });
         }
@@ -198,6 +211,10 @@ impl QueueEngine {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            let stopped = self.stop.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            let stopping = self.stopping.load(std::sync::atomic::Ordering::SeqCst);
 
             let now = self.clock.now();
             let request = ReceiveRequest {
@@ -207,7 +224,7 @@ impl QueueEngine {
                 retention_ms: config.message_retention_period * 1000,
             };
             let outcome = self.store.receive_messages(queue.id, request).await.map_err(not_found_as_queue)?;
-            if !outcome.messages.is_empty() || now >= deadline {
+            if !outcome.messages.is_empty() || now >= deadline || stopping {
                 return Ok(outcome
                     .messages
                     .into_iter()
@@ -222,6 +239,7 @@ impl QueueEngine {
             let wake_at = outcome.next_visible_at.map_or(deadline, |at| at.min(deadline));
             tokio::select! {
                 () = &mut notified => {}
+                () = &mut stopped => {}
                 () = self.clock.sleep_until(wake_at) => {}
             }
             if self.store.get_queue(&queue.key).await?.is_none_or(|current| current.id != queue.id) {
@@ -312,6 +330,13 @@ impl QueueEngine {
         let config = QueueConfig::from_attributes(&queue.attributes);
         let retention_ms = config.message_retention_period * 1000;
         Ok(self.store.queue_counts(queue.id, self.clock.now(), retention_ms).await.map_err(not_found_as_queue)?)
+    }
+
+    /// Makes long polls in progress, and any that start later, return what
+    /// they have at once, so that a stopping server is not held up by them.
+    pub fn stop_long_polls(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stop.notify_waiters();
     }
 
     /// Removes every resource and wakes every long poll.

@@ -25,6 +25,7 @@ fn message(body: &str, delay_seconds: Option<u64>) -> OutgoingMessage {
         system_attributes: BTreeMap::new(),
         delay_seconds,
         sender_id: "000000000000".into(),
+        message_group_id: None,
     }
 }
 

@@ -64,6 +64,9 @@ pub fn messages(count: usize, sent_at: Timestamp) -> Vec<NewMessage> {
                 md5_of_message_system_attributes: None,
                 sender_id: "AIDATEST".into(),
                 sent_at,
+                message_group_id: None,
+                message_deduplication_id: None,
+                sequence_number: None,
             }),
             visible_at: sent_at,
         })

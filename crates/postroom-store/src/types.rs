@@ -79,6 +79,12 @@ pub struct MessageContent {
     pub md5_of_message_system_attributes: Option<String>,
     pub sender_id: String,
     pub sent_at: Timestamp,
+    /// Group of the message: required on FIFO queues, optional on standard
+    /// ones, where it orders nothing.
+    pub message_group_id: Option<String>,
+    pub message_deduplication_id: Option<String>,
+    /// Position in a FIFO queue, as the decimal string that SQS returns.
+    pub sequence_number: Option<String>,
 }
 
 /// Input of [`crate::Store::send_messages`] for one message.

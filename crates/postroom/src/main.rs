@@ -1,1 +1,20 @@
-fn main() {}
+//! The `postroom` command.
+
+mod cli;
+mod serve;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let command = cli.command.unwrap_or(cli::Command::Serve(cli.serve));
+    match command {
+        cli::Command::Serve(options) => match serve::run(options) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("postroom: {error:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
+}

@@ -1,0 +1,214 @@
+//! Queue attributes: validation of settable ones and the rendering of
+//! `GetQueueAttributes`.
+
+use crate::error::{ErrorKind, SqsError};
+use crate::service::queue_arn;
+use postroom_queue::config::{NumericAttribute, NUMERIC_ATTRIBUTES};
+use postroom_store::{QueueCounts, QueueRecord};
+use std::collections::BTreeMap;
+
+/// Attributes that `GetQueueAttributes` returns for `All`, in this order.
+const READABLE: &[&str] = &[
+    "Policy",
+    "VisibilityTimeout",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "QueueArn",
+    "ApproximateNumberOfMessagesDelayed",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "RedrivePolicy",
+    "RedriveAllowPolicy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+];
+
+/// Attributes that belong to FIFO queues only.
+const FIFO_ONLY: &[&str] = &["ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"];
+
+fn unknown_attribute(name: &str) -> SqsError {
+    SqsError::new(ErrorKind::InvalidAttributeName, format!("Unknown Attribute {name}."))
+}
+
+fn invalid_value(name: &str) -> SqsError {
+    SqsError::new(ErrorKind::InvalidAttributeValue, format!("Invalid value for the parameter {name}."))
+}
+
+fn numeric(attribute: &NumericAttribute, value: &str) -> Result<String, SqsError> {
+    let parsed: u64 = value.trim().parse().map_err(|_| invalid_value(attribute.name))?;
+    if parsed < attribute.min || parsed > attribute.max {
+        return Err(invalid_value(attribute.name));
+    }
+    Ok(parsed.to_string())
+}
+
+fn json_object(name: &str, value: &str) -> Result<String, SqsError> {
+    match serde_json::from_str::<serde_json::Value>(value) {
+        Ok(serde_json::Value::Object(_)) => Ok(value.to_string()),
+        _ => Err(invalid_value(name)),
+    }
+}
+
+/// Settable attributes after validation: values to store, and attributes to
+/// remove because they were set to an empty string.
+#[derive(Debug, Default)]
+pub struct ValidatedAttributes {
+    pub set: BTreeMap<String, String>,
+    pub remove: Vec<String>,
+}
+
+/// Checks settable attributes and returns their canonical values.
+pub fn validate(attributes: &BTreeMap<String, String>, creating: bool) -> Result<ValidatedAttributes, SqsError> {
+    let mut validated = ValidatedAttributes::default();
+    for (name, value) in attributes {
+        if let Some(attribute) = NUMERIC_ATTRIBUTES.iter().find(|a| a.name == name) {
+            validated.set.insert(name.clone(), numeric(attribute, value)?);
+            continue;
+        }
+        match name.as_str() {
+            "Policy" | "RedrivePolicy" | "RedriveAllowPolicy" => {
+                if value.is_empty() {
+                    validated.remove.push(name.clone());
+                } else {
+                    validated.set.insert(name.clone(), json_object(name, value)?);
+                }
+            }
+            "KmsMasterKeyId" => {
+                if value.is_empty() {
+                    validated.remove.push(name.clone());
+                } else {
+                    validated.set.insert(name.clone(), value.clone());
+                }
+            }
+            "SqsManagedSseEnabled" => {
+                let flag = value.to_ascii_lowercase();
+                if flag != "true" && flag != "false" {
+                    return Err(invalid_value(name));
+                }
+                validated.set.insert(name.clone(), flag);
+            }
+            "FifoQueue" => {
+                let flag = value.to_ascii_lowercase();
+                if flag == "true" && creating {
+                    // TODO: FIFO queues are not built yet.
+                    return Err(SqsError::new(
+                        ErrorKind::UnsupportedOperation,
+                        "FIFO queues are not supported by this server yet.",
+                    ));
+                }
+                if flag != "false" || !creating {
+                    return Err(invalid_value(name));
+                }
+            }
+            _ if FIFO_ONLY.contains(&name.as_str()) => return Err(unknown_attribute(name)),
+            _ => return Err(unknown_attribute(name)),
+        }
+    }
+    Ok(validated)
+}
+
+/// Checks the names of a `GetQueueAttributes` request and expands `All`.
+pub fn requested_names(names: &[String]) -> Result<Vec<&'static str>, SqsError> {
+    let mut requested = Vec::new();
+    for name in names {
+        if name == "All" {
+            return Ok(READABLE.to_vec());
+        }
+        let known = READABLE.iter().find(|known| **known == name).ok_or_else(|| unknown_attribute(name))?;
+        if !requested.contains(known) {
+            requested.push(*known);
+        }
+    }
+    Ok(requested)
+}
+
+/// Renders the requested attributes of a queue. Attributes that have no
+/// value on this queue are left out, as SQS leaves them out.
+pub fn render(queue: &QueueRecord, counts: QueueCounts, names: &[&str]) -> BTreeMap<String, String> {
+    let mut rendered = BTreeMap::new();
+    for &name in names {
+        let value = match name {
+            "ApproximateNumberOfMessages" => Some(counts.visible.to_string()),
+            "ApproximateNumberOfMessagesNotVisible" => Some(counts.in_flight.to_string()),
+            "ApproximateNumberOfMessagesDelayed" => Some(counts.delayed.to_string()),
+            "CreatedTimestamp" => Some((queue.created_at / 1000).to_string()),
+            "LastModifiedTimestamp" => Some((queue.last_modified_at / 1000).to_string()),
+            "QueueArn" => Some(queue_arn(&queue.key)),
+            "KmsDataKeyReusePeriodSeconds" if queue.attributes.contains_key("KmsMasterKeyId") => Some(
+                queue.attributes.get(name).cloned().unwrap_or_else(|| "300".to_string()),
+            ),
+            "KmsDataKeyReusePeriodSeconds" => None,
+            other => queue.attributes.get(other).cloned(),
+        };
+        if let Some(value) = value {
+            rendered.insert(name.to_string(), value);
+        }
+    }
+    rendered
+}
+
+/// Names of the requested attributes whose values differ from the queue's.
+pub fn differing(queue: &QueueRecord, requested: &BTreeMap<String, String>) -> Vec<String> {
+    requested
+        .iter()
+        .filter(|(name, value)| queue.attributes.get(*name) != Some(*value))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn ranges_are_enforced() {
+        let cases = [
+            ("VisibilityTimeout", "0", true),
+            ("VisibilityTimeout", "43200", true),
+            ("VisibilityTimeout", "43201", false),
+            ("VisibilityTimeout", "-1", false),
+            ("VisibilityTimeout", "ten", false),
+            ("MessageRetentionPeriod", "59", false),
+            ("MessageRetentionPeriod", "1209600", true),
+            ("DelaySeconds", "901", false),
+            ("ReceiveMessageWaitTimeSeconds", "20", true),
+            ("ReceiveMessageWaitTimeSeconds", "21", false),
+            ("MaximumMessageSize", "1023", false),
+            ("MaximumMessageSize", "1048576", true),
+            ("MaximumMessageSize", "1048577", false),
+        ];
+        for (name, value, ok) in cases {
+            let result = validate(&map(&[(name, value)]), true);
+            assert_eq!(result.is_ok(), ok, "{name}={value}");
+            if let Err(error) = result {
+                assert_eq!(error.kind, ErrorKind::InvalidAttributeValue);
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        let error = validate(&map(&[("QueueArn", "x")]), false).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidAttributeName);
+        let error = validate(&map(&[("ContentBasedDeduplication", "true")]), true).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidAttributeName);
+        assert_eq!(validate(&map(&[("Policy", "[]")]), true).unwrap_err().kind, ErrorKind::InvalidAttributeValue);
+        let cleared = validate(&map(&[("Policy", "")]), false).expect("empty clears");
+        assert_eq!(cleared.remove, ["Policy"]);
+        assert!(requested_names(&["Nope".into()]).is_err());
+        assert_eq!(requested_names(&["All".into()]).expect("all").len(), READABLE.len());
+    }
+}

@@ -1,0 +1,108 @@
+//! `postroom serve`: wiring, startup and shutdown.
+
+use crate::cli::{ClockKind, ServeOptions};
+use anyhow::Context as _;
+use postroom_http::App;
+use postroom_queue::{Clock, QueueEngine};
+use postroom_store::embedded::EmbeddedStore;
+use postroom_store::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+/// Name of the file in the data directory that receives the bound address.
+const ADDRESS_FILE: &str = "postroom.addr";
+
+pub fn run(options: ServeOptions) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&options.log_level)
+        .with_context(|| format!("invalid --log-level {:?}", options.log_level))?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(serve(options))
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    let base = dirs::data_dir().context("no platform data directory is known here; pass --data-dir")?;
+    Ok(base.join("postroom"))
+}
+
+async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let data_dir = match (&options.data_dir, options.in_memory) {
+        (Some(path), _) => Some(path.clone()),
+        (None, false) => Some(default_data_dir()?),
+        (None, true) => None,
+    };
+
+    let embedded = if options.in_memory {
+        Arc::new(EmbeddedStore::in_memory())
+    } else {
+        let path = data_dir.as_ref().context("the durable store needs a data directory")?;
+        let opened = tokio::task::block_in_place(|| EmbeddedStore::open(path));
+        Arc::new(opened.with_context(|| format!("opening the store in {}", path.display()))?)
+    };
+    let store: Arc<dyn Store> = embedded.clone();
+    let clock = match options.clock {
+        ClockKind::System => Clock::System,
+        ClockKind::Manual => Clock::manual(),
+    };
+    let engine = Arc::new(QueueEngine::new(store.clone(), clock));
+    let app = Arc::new(App::new(engine.clone(), options.default_account.clone(), options.max_request_bytes));
+
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("listening on {}", options.listen))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    if let Some(directory) = &data_dir {
+        std::fs::create_dir_all(directory).with_context(|| format!("creating {}", directory.display()))?;
+        let path = directory.join(ADDRESS_FILE);
+        std::fs::write(&path, format!("{address}\n")).with_context(|| format!("writing {}", path.display()))?;
+    }
+    tracing::info!(
+        %address,
+        store = store.kind(),
+        durable = store.is_durable(),
+        data_dir = data_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "none".into()),
+        clock = ?options.clock,
+        version = env!("CARGO_PKG_VERSION"),
+        "postroom started"
+    );
+
+    let shutdown = {
+        let engine = engine.clone();
+        async move {
+            let signal = shutdown_signal().await;
+            tracing::info!(signal, "stopping: finishing requests in progress");
+            engine.stop_long_polls();
+        }
+    };
+    postroom_http::serve(listener, app, shutdown).await;
+
+    store.flush().await.context("flushing the store")?;
+    embedded.close();
+    tracing::info!("postroom stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM and returns the signal's name.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
+            tracing::warn!("installing signal handlers failed; stop the server with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

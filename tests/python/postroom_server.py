@@ -79,8 +79,11 @@ class PostroomServer:
         # A file left by an earlier process would point at a dead port.
         self.address_path.unlink(missing_ok=True)
         self._log_file = open(self.log_path, "ab")
+        # The server reads POSTROOM_* settings from the environment; only the flags count here.
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("POSTROOM_")}
         self.process = subprocess.Popen(
             self.command(),
+            env=environment,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

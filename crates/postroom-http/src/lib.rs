@@ -1,6 +1,6 @@
 //! The HTTP front of Postroom.
 //!
-//! One listener serves every service. [`router`] tells requests apart (the
+//! One listener serves every service. [`router`] distinguishes requests (the
 //! admin API under `/_postroom/`, the AWS JSON protocol by its
 //! `X-Amz-Target` header, the Query protocol by its `Action` parameter),
 //! the protocol modules decode them into the documents the services take,

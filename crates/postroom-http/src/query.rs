@@ -1,7 +1,7 @@
 //! The Query protocol of SQS: form parameters in, XML out.
 //!
 //! Requests are turned into the JSON document of the same operation, so the
-//! service sees one shape for both protocols. Flattened lists such as
+//! service receives one shape for both protocols. Flattened lists such as
 //! `AttributeName.1` become arrays, `Attribute.1.Name` with
 //! `Attribute.1.Value` become maps, and numeric parameters become numbers.
 //! Responses go the other way: the JSON document of the result is written
@@ -24,7 +24,7 @@ const INTEGER_PARAMETERS: &[&str] = &[
     "MaxNumberOfMessagesPerSecond",
 ];
 
-/// How a flattened Query member maps to a JSON member.
+/// Mapping of a flattened Query member to a JSON member.
 enum Member {
     /// `Name.N` to an array of strings.
     List(&'static str),
@@ -243,7 +243,7 @@ pub fn encode_sqs_error(error: &SqsError, request_id: &str) -> String {
     encode_error(error.kind.query_code(), &error.message, error.kind.is_sender_fault(), request_id)
 }
 
-/// The error for a request whose `Action` names no SQS operation.
+/// Builds the error for a request whose `Action` names no SQS operation.
 pub fn unknown_action(action: &str) -> SqsError {
     SqsError::new(ErrorKind::InvalidAction, format!("The action {action} is not valid for this endpoint."))
 }

@@ -28,7 +28,7 @@ pub struct App {
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
-/// How a request is encoded.
+/// Wire protocol of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
     Json,
@@ -148,11 +148,13 @@ impl App {
         if request.method() == Method::POST {
             parameters.extend(form_urlencoded::parse(request.body()).into_owned());
         }
+
         let find = |name: &str| parameters.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone());
         let Some(action) = find("Action") else {
             let error = SqsError::new(ErrorKind::InvalidAction, "The request has no Action parameter and no X-Amz-Target header.");
             return xml_error(&error, request_id);
         };
+
         let query_credential = find("X-Amz-Credential").and_then(|v| Credential::from_query_parameter(&v));
         let context = self.context(request, query_credential.clone());
         let service = request
@@ -169,11 +171,13 @@ impl App {
         let Some(operation) = SqsOperation::from_name(&action) else {
             return xml_error(&query::unknown_action(&action), request_id);
         };
+
         // Older clients post to the queue URL and leave QueueUrl out.
         let path = request.uri().path();
         if find("QueueUrl").is_none() && path.trim_matches('/').contains('/') {
             parameters.push(("QueueUrl".to_string(), format!("http://{}{}", context.host, path)));
         }
+
         let input = match query::to_document(operation, &parameters) {
             Ok(input) => input,
             Err(error) => return xml_error(&error, request_id),

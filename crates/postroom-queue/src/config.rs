@@ -33,9 +33,9 @@ pub const NUMERIC_ATTRIBUTES: [NumericAttribute; 6] = [
     KMS_DATA_KEY_REUSE_PERIOD_SECONDS,
 ];
 
-/// Longest time a message may stay invisible after one receive, in seconds.
+/// Maximum time a message may stay invisible after one receive, in seconds.
 pub const MAX_VISIBILITY_TOTAL_SECONDS: u64 = 43_200;
-/// Longest long poll, in seconds.
+/// Maximum wait time of a long poll, in seconds.
 pub const MAX_WAIT_TIME_SECONDS: u64 = 20;
 /// Time after a deletion during which a queue of the same name cannot be
 /// created, in seconds.

@@ -25,7 +25,7 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// Why a receipt handle could not be used.
+/// Reason a receipt handle could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReceiptError {
     /// The handle was not issued by this server for this queue.

@@ -31,7 +31,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The code of the Query protocol, which the JSON protocol also sends in
+    /// Returns the code of the Query protocol, which the JSON protocol also sends in
     /// the `x-amzn-query-error` header and SDKs show to users.
     pub fn query_code(self) -> &'static str {
         use ErrorKind::*;
@@ -61,7 +61,7 @@ impl ErrorKind {
         }
     }
 
-    /// The `__type` of the JSON protocol: the error shape of the SQS model,
+    /// Returns the `__type` of the JSON protocol: the error shape of the SQS model,
     /// or a common error for kinds the model does not declare.
     pub fn json_type(self) -> &'static str {
         use ErrorKind::*;
@@ -102,7 +102,7 @@ impl ErrorKind {
         }
     }
 
-    /// Whether the client caused the error (`Sender`) or the server did
+    /// Returns whether the client caused the error (`Sender`) or the server did
     /// (`Receiver`).
     pub fn is_sender_fault(self) -> bool {
         self != ErrorKind::InternalError

@@ -121,7 +121,7 @@ fn visibility_timeout(value: Option<i64>) -> Result<Option<u64>, SqsError> {
     )
 }
 
-/// Which message attributes a receive asked for.
+/// Message attributes requested by a receive.
 struct AttributeSelection {
     all: bool,
     names: Vec<String>,

@@ -151,7 +151,7 @@ impl SqsService {
         let after = input.next_token.as_deref().map(decode_token).transpose()?;
         let prefix = input.queue_name_prefix.unwrap_or_default();
         let limit = max_results.unwrap_or(MAX_LIST_RESULTS as u64) as usize;
-        // One extra record tells whether another page follows.
+        // One extra record shows whether another page follows.
         let mut queues = self
             .engine
             .list_queues(&context.account, &context.region, &prefix, after.as_deref(), limit + 1)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Who sent a request, and where.
+/// Sender and location of a request.
 #[derive(Clone, Debug)]
 pub struct RequestContext {
     pub account: String,

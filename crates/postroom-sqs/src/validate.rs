@@ -66,7 +66,7 @@ pub fn batch_ids<'a>(ids: impl ExactSizeIterator<Item = Option<&'a str>>, entry_
     Ok(())
 }
 
-/// Whether SQS accepts the character in a message body or attribute value.
+/// Returns whether SQS accepts the character in a message body or attribute value.
 pub fn is_allowed_char(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
@@ -104,7 +104,7 @@ fn attribute_name(name: &str) -> Result<(), SqsError> {
     ))
 }
 
-/// Whether `value` is a number that SQS accepts in a `Number` attribute:
+/// Returns whether `value` is a number that SQS accepts in a `Number` attribute:
 /// an optional sign, digits with an optional fraction, and an optional
 /// exponent.
 fn is_number(value: &str) -> bool {

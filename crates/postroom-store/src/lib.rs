@@ -12,7 +12,7 @@
 //!
 //! The queue engine decides the rules (timeouts, limits, receipt handle
 //! encoding); a store applies each change atomically and durably.
-//! [`conformance`] holds the checks that every backend must pass.
+//! [`conformance`] contains the checks that every backend must pass.
 
 pub mod conformance;
 pub mod embedded;
@@ -34,7 +34,7 @@ pub trait Store: Send + Sync + 'static {
     /// Short name of the backend, as shown by the health endpoint.
     fn kind(&self) -> &'static str;
 
-    /// Whether changes outlive the process.
+    /// Returns whether changes outlive the process.
     fn is_durable(&self) -> bool;
 
     /// Creates a queue, or returns the live queue of the same key.

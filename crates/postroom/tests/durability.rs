@@ -15,7 +15,7 @@ async fn sigkill_loses_no_acknowledged_change() {
     let url = client.create_queue().queue_name("orders").send().await.expect("create").queue_url().expect("url").to_string();
 
     // Producers send until the kill stops them, while a consumer deletes
-    // half of what it receives; every change that got an answer is recorded.
+    // half of what it receives; every change that succeeded is recorded.
     let mut producers = Vec::new();
     for producer in 0..4 {
         let (client, url) = (client.clone(), url.clone());

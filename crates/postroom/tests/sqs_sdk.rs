@@ -369,8 +369,8 @@ async fn tags_permissions_and_purge() {
     assert_eq!(policy["Statement"][0]["Sid"], "share");
     assert_eq!(policy["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::111122223333:root");
     client.remove_permission().queue_url(&url).label("share").send().await.expect("remove permission");
-    let gone = client.remove_permission().queue_url(&url).label("share").send().await.expect_err("label gone");
-    assert_eq!(error_code(&gone), "InvalidParameterValue");
+    let missing_label = client.remove_permission().queue_url(&url).label("share").send().await.expect_err("label gone");
+    assert_eq!(error_code(&missing_label), "InvalidParameterValue");
 
     client.send_message().queue_url(&url).message_body("x").send().await.expect("send");
     client.purge_queue().queue_url(&url).send().await.expect("purge");

@@ -8,7 +8,7 @@
 //! state that was acknowledged.
 //!
 //! One writer thread owns the file. Requests hand it records through a
-//! channel and wait for a completion; the thread writes everything that
+//! channel and wait for a completion. The thread writes everything that
 //! queued up while the previous `fdatasync` ran and syncs once for all of
 //! them (group commit).
 
@@ -219,7 +219,8 @@ fn write_and_sync(file: &mut File, buffer: &mut Vec<u8>, bytes: &AtomicU64) -> R
 fn encode_record(record: &LogRecord, buffer: &mut Vec<u8>) {
     let start = buffer.len();
     buffer.extend_from_slice(&[0u8; 8]);
-    // Serializing plain data into a Vec cannot fail.
+    // Serializing plain data into a Vec fails only on allocation failure;
+    // the record is dropped then and its waiter sees the sync result.
     if bincode::serialize_into(&mut *buffer, record).is_err() {
         buffer.truncate(start);
         return;

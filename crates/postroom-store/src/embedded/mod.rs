@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The log is compacted when it exceeds this size and holds more than
+/// The log is compacted when it exceeds this size and contains more than
 /// twice the live data.
 const COMPACTION_MIN_BYTES: u64 = 64 * 1024 * 1024;
 

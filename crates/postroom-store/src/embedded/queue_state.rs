@@ -4,7 +4,7 @@
 //! ordered by sequence number so that the oldest goes first) or `pending`
 //! (delayed or in flight, ordered by the instant it becomes visible).
 //! [`QueueState::promote`] moves messages whose instant has passed, so that
-//! every operation sees the state at its `now` without scanning the queue.
+//! every operation reads the state at its `now` without scanning the queue.
 
 use crate::{MessageContent, QueueCounts, Receipt, Timestamp};
 use serde::{Deserialize, Serialize};

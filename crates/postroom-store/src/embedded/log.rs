@@ -160,10 +160,13 @@ fn run_writer(
         let mut next = Some(first);
         while let Some(command) = next.take() {
             match command {
-                Command::Append(record, done) => {
-                    encode_record(&record, &mut buffer);
-                    waiting.push(done);
-                }
+                Command::Append(record, done) => match encode_record(&record, &mut buffer) {
+                    Ok(()) => waiting.push(done),
+                    Err(error) => {
+                        tracing::error!(%error, "a change was not logged and is reported as failed");
+                        let _ = done.send(Err(error));
+                    }
+                },
                 Command::Flush(done) => waiting.push(done),
                 Command::Rotate(records) => {
                     // Everything queued before the rotation belongs to the
@@ -216,19 +219,18 @@ fn write_and_sync(file: &mut File, buffer: &mut Vec<u8>, bytes: &AtomicU64) -> R
     Ok(())
 }
 
-fn encode_record(record: &LogRecord, buffer: &mut Vec<u8>) {
+fn encode_record(record: &LogRecord, buffer: &mut Vec<u8>) -> Result<(), StoreError> {
     let start = buffer.len();
     buffer.extend_from_slice(&[0u8; 8]);
-    // Serializing plain data into a Vec fails only on allocation failure;
-    // the record is dropped then and its waiter sees the sync result.
-    if bincode::serialize_into(&mut *buffer, record).is_err() {
+    if let Err(error) = bincode::serialize_into(&mut *buffer, record) {
         buffer.truncate(start);
-        return;
+        return Err(StoreError::Io(format!("encoding a log record failed: {error}")));
     }
     let payload_len = (buffer.len() - start - 8) as u32;
     let crc = crc32fast::hash(&buffer[start + 8..]);
     buffer[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
     buffer[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 fn io_error(error: std::io::Error) -> StoreError {
@@ -246,7 +248,7 @@ fn rotate_file(path: &Path, records: &[LogRecord]) -> Result<(File, u64), StoreE
     let mut len = HEADER_LEN;
     for record in records {
         buffer.clear();
-        encode_record(record, &mut buffer);
+        encode_record(record, &mut buffer)?;
         writer.write_all(&buffer).map_err(io_error)?;
         len += buffer.len() as u64;
     }

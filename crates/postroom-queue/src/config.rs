@@ -43,6 +43,23 @@ pub const RECREATE_AFTER_DELETE_SECONDS: u64 = 60;
 /// Minimum time between two purges of one queue, in seconds.
 pub const PURGE_COOLDOWN_SECONDS: u64 = 60;
 
+/// Length of the FIFO deduplication window, in seconds.
+pub const DEDUPLICATION_WINDOW_SECONDS: u64 = 300;
+/// Time during which a retried FIFO receive attempt returns the same
+/// messages, in seconds.
+pub const RECEIVE_ATTEMPT_WINDOW_SECONDS: u64 = 300;
+
+/// Returns whether the attributes describe a FIFO queue.
+pub fn is_fifo(attributes: &BTreeMap<String, String>) -> bool {
+    attributes.get("FifoQueue").is_some_and(|value| value == "true")
+}
+
+/// Formats a FIFO sequence number as SQS does: a string of digits that grows
+/// with every message of the queue.
+pub fn sequence_number(seq: u64) -> String {
+    (10_000_000_000_000_000_000u128 + u128::from(seq)).to_string()
+}
+
 /// Typed values of the attributes that drive the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueConfig {

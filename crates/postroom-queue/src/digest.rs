@@ -13,6 +13,12 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     hex(&Md5::digest(bytes))
 }
 
+/// SHA-256 in hex, the deduplication id of content-based deduplication.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Sha256;
+    hex(&Sha256::digest(bytes))
+}
+
 /// Digest of message attributes, or `None` when there are none, in which
 /// case SQS omits the field.
 pub fn md5_of_attributes(attributes: &BTreeMap<String, AttributeValue>) -> Option<String> {

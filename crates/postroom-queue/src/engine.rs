@@ -5,9 +5,9 @@ use crate::config::{self, QueueConfig};
 use crate::{digest, receipt};
 use parking_lot::Mutex;
 use postroom_store::{
-    AttributeValue, ChangeVisibilityOutcome, CreateQueueOutcome, CreateQueueRequest, DeleteOutcome, MessageContent,
-    NewMessage, PurgeOutcome, QueueCounts, QueueId, QueueKey, QueueRecord, QueueUpdate, ReceiveRequest, Store,
-    StoreError, Timestamp, VisibilityChange,
+    AttributeValue, ChangeVisibilityOutcome, CreateQueueOutcome, CreateQueueRequest, Deduplication, DeleteOutcome,
+    MessageContent, NewMessage, PurgeOutcome, QueueCounts, QueueId, QueueKey, QueueRecord, QueueUpdate, ReceiveRequest,
+    SendOutcome, Store, StoreError, Timestamp, VisibilityChange,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -48,24 +48,35 @@ pub struct OutgoingMessage {
     pub delay_seconds: Option<u64>,
     pub sender_id: String,
     pub message_group_id: Option<String>,
+    /// Explicit deduplication id of a FIFO message. Without one, a queue
+    /// with content-based deduplication uses the SHA-256 of the body.
+    pub message_deduplication_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]
 pub struct SentMessage {
+    /// The message as sent in this request.
     pub content: Arc<MessageContent>,
+    /// Id of the enqueued message: this one, or for a duplicate within the
+    /// deduplication window, the original.
+    pub message_id: String,
+    pub sequence_number: Option<String>,
 }
 
 /// Options of one receive, with the queue defaults applied by the engine.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ReceiveOptions {
+pub struct ReceiveOptions<'a> {
     pub max_messages: usize,
     pub visibility_timeout: Option<u64>,
     pub wait_time_seconds: Option<u64>,
+    /// `ReceiveRequestAttemptId` of a FIFO receive.
+    pub attempt_id: Option<&'a str>,
 }
 
 #[derive(Clone, Debug)]
 pub struct DeliveredMessage {
     pub content: Arc<MessageContent>,
+    pub sequence_number: Option<String>,
     pub receipt_handle: String,
     pub receive_count: u32,
     pub first_received_at: Timestamp,
@@ -171,10 +182,26 @@ impl QueueEngine {
     /// Sends messages and returns them with their ids and digests, in order.
     pub async fn send(&self, queue: &QueueRecord, messages: Vec<OutgoingMessage>) -> Result<Vec<SentMessage>, EngineError> {
         let config = QueueConfig::from_attributes(&queue.attributes);
+        let fifo = config::is_fifo(&queue.attributes);
+        let content_based = queue.attributes.get("ContentBasedDeduplication").is_some_and(|v| v == "true");
+        let per_group = queue.attributes.get("DeduplicationScope").is_some_and(|v| v == "messageGroup");
         let now = self.clock.now();
         let mut new_messages = Vec::with_capacity(messages.len());
         for message in messages {
             let delay = message.delay_seconds.unwrap_or(config.delay_seconds);
+            let deduplication_id = match message.message_deduplication_id {
+                Some(id) => Some(id),
+                None if fifo && content_based => Some(digest::sha256_hex(message.body.as_bytes())),
+                None => None,
+            };
+            let deduplication = deduplication_id.as_ref().filter(|_| fifo).map(|id| Deduplication {
+                key: match (&message.message_group_id, per_group) {
+                    // The NUL separator cannot occur in a group id.
+                    (Some(group), true) => format!("{group}\u{0}{id}"),
+                    _ => id.clone(),
+                },
+                expires_at: now + config::DEDUPLICATION_WINDOW_SECONDS * 1000,
+            });
             let content = Arc::new(MessageContent {
                 message_id: uuid::Uuid::new_v4().to_string(),
                 md5_of_body: digest::md5_hex(message.body.as_bytes()),
@@ -186,21 +213,32 @@ impl QueueEngine {
                 sender_id: message.sender_id,
                 sent_at: now,
                 message_group_id: message.message_group_id,
-                message_deduplication_id: None,
-                sequence_number: None,
+                message_deduplication_id: deduplication_id,
             });
-            new_messages.push(NewMessage { content, visible_at: now + delay * 1000 });
+            new_messages.push(NewMessage { content, visible_at: now + delay * 1000, deduplication });
         }
-        let sent: Vec<SentMessage> = new_messages.iter().map(|m| SentMessage { content: m.content.clone() }).collect();
-        self.store.send_messages(queue.id, new_messages).await.map_err(not_found_as_queue)?;
+        let contents: Vec<Arc<MessageContent>> = new_messages.iter().map(|m| m.content.clone()).collect();
+        let outcomes = self.store.send_messages(queue.id, new_messages).await.map_err(not_found_as_queue)?;
         self.wake(queue.id);
-        Ok(sent)
+        Ok(contents
+            .into_iter()
+            .zip(outcomes)
+            .map(|(content, outcome)| {
+                let sequence_number = fifo.then(|| config::sequence_number(outcome.seq()));
+                let message_id = match outcome {
+                    SendOutcome::Enqueued { .. } => content.message_id.clone(),
+                    SendOutcome::Duplicate { message_id, .. } => message_id,
+                };
+                SentMessage { content, message_id, sequence_number }
+            })
+            .collect())
     }
 
     /// Receives up to `options.max_messages` messages, waiting up to the
     /// wait time for the first one to become receivable.
-    pub async fn receive(&self, queue: &QueueRecord, options: ReceiveOptions) -> Result<Vec<DeliveredMessage>, EngineError> {
+    pub async fn receive(&self, queue: &QueueRecord, options: ReceiveOptions<'_>) -> Result<Vec<DeliveredMessage>, EngineError> {
         let config = QueueConfig::from_attributes(&queue.attributes);
+        let fifo = config::is_fifo(&queue.attributes);
         let visibility_timeout = options.visibility_timeout.unwrap_or(config.visibility_timeout);
         let wait_seconds = options.wait_time_seconds.unwrap_or(config.receive_message_wait_time_seconds);
         let deadline = self.clock.now().saturating_add(wait_seconds * 1000);
@@ -222,6 +260,9 @@ impl QueueEngine {
                 max_messages: options.max_messages,
                 visibility_timeout_ms: visibility_timeout * 1000,
                 retention_ms: config.message_retention_period * 1000,
+                fifo,
+                attempt_id: options.attempt_id.filter(|_| fifo),
+                attempt_window_ms: config::RECEIVE_ATTEMPT_WINDOW_SECONDS * 1000,
             };
             let outcome = self.store.receive_messages(queue.id, request).await.map_err(not_found_as_queue)?;
             if !outcome.messages.is_empty() || now >= deadline || stopping {
@@ -229,6 +270,7 @@ impl QueueEngine {
                     .messages
                     .into_iter()
                     .map(|message| DeliveredMessage {
+                        sequence_number: fifo.then(|| config::sequence_number(message.seq)),
                         receipt_handle: receipt::encode(queue.id, message.receipt),
                         content: message.content,
                         receive_count: message.receive_count,

@@ -26,11 +26,12 @@ fn message(body: &str, delay_seconds: Option<u64>) -> OutgoingMessage {
         delay_seconds,
         sender_id: "000000000000".into(),
         message_group_id: None,
+        message_deduplication_id: None,
     }
 }
 
-fn long_poll(seconds: u64) -> ReceiveOptions {
-    ReceiveOptions { max_messages: 10, visibility_timeout: None, wait_time_seconds: Some(seconds) }
+fn long_poll(seconds: u64) -> ReceiveOptions<'static> {
+    ReceiveOptions { max_messages: 10, visibility_timeout: None, wait_time_seconds: Some(seconds), attempt_id: None }
 }
 
 async fn settle() {

@@ -35,6 +35,41 @@ const READABLE: &[&str] = &[
 /// Attributes that belong to FIFO queues only.
 const FIFO_ONLY: &[&str] = &["ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"];
 
+/// Attributes of a new FIFO queue before the requested ones apply.
+pub fn fifo_defaults() -> BTreeMap<String, String> {
+    [
+        ("FifoQueue", "true"),
+        ("ContentBasedDeduplication", "false"),
+        ("DeduplicationScope", "messageQueue"),
+        ("FifoThroughputLimit", "perQueue"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect()
+}
+
+/// Checks the attributes that a queue would have after a change: FIFO-only
+/// attributes on a FIFO queue, and a valid pair of deduplication scope and
+/// throughput limit.
+pub fn check_combination(resulting: &BTreeMap<String, String>) -> Result<(), SqsError> {
+    let fifo = resulting.get("FifoQueue").is_some_and(|value| value == "true");
+    if !fifo {
+        if let Some(name) = FIFO_ONLY.iter().find(|name| resulting.contains_key(**name)) {
+            return Err(unknown_attribute(name));
+        }
+        return Ok(());
+    }
+    let per_group_limit = resulting.get("FifoThroughputLimit").is_some_and(|v| v == "perMessageGroupId");
+    let per_group_scope = resulting.get("DeduplicationScope").is_some_and(|v| v == "messageGroup");
+    if per_group_limit && !per_group_scope {
+        return Err(SqsError::new(
+            ErrorKind::InvalidAttributeValue,
+            "Invalid value for the parameter FifoThroughputLimit. Reason: perMessageGroupId is valid only when DeduplicationScope is messageGroup.",
+        ));
+    }
+    Ok(())
+}
+
 fn unknown_attribute(name: &str) -> SqsError {
     SqsError::new(ErrorKind::InvalidAttributeName, format!("Unknown Attribute {name}."))
 }
@@ -98,18 +133,39 @@ pub fn validate(attributes: &BTreeMap<String, String>, creating: bool) -> Result
             }
             "FifoQueue" => {
                 let flag = value.to_ascii_lowercase();
-                if flag == "true" && creating {
-                    // TODO: FIFO queues are not built yet.
+                if !creating {
                     return Err(SqsError::new(
-                        ErrorKind::UnsupportedOperation,
-                        "FIFO queues are not supported by this server yet.",
+                        ErrorKind::InvalidAttributeValue,
+                        "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.",
                     ));
                 }
-                if flag != "false" || !creating {
-                    return Err(invalid_value(name));
+                match flag.as_str() {
+                    "true" => {
+                        validated.set.insert(name.clone(), flag);
+                    }
+                    "false" => {}
+                    _ => return Err(invalid_value(name)),
                 }
             }
-            _ if FIFO_ONLY.contains(&name.as_str()) => return Err(unknown_attribute(name)),
+            "ContentBasedDeduplication" => {
+                let flag = value.to_ascii_lowercase();
+                if flag != "true" && flag != "false" {
+                    return Err(invalid_value(name));
+                }
+                validated.set.insert(name.clone(), flag);
+            }
+            "DeduplicationScope" => {
+                if value != "messageQueue" && value != "messageGroup" {
+                    return Err(invalid_value(name));
+                }
+                validated.set.insert(name.clone(), value.clone());
+            }
+            "FifoThroughputLimit" => {
+                if value != "perQueue" && value != "perMessageGroupId" {
+                    return Err(invalid_value(name));
+                }
+                validated.set.insert(name.clone(), value.clone());
+            }
             _ => return Err(unknown_attribute(name)),
         }
     }
@@ -200,11 +256,24 @@ mod tests {
     }
 
     #[test]
+    fn fifo_combinations() {
+        let mut attributes = fifo_defaults();
+        assert!(check_combination(&attributes).is_ok());
+        attributes.insert("FifoThroughputLimit".into(), "perMessageGroupId".into());
+        assert_eq!(check_combination(&attributes).unwrap_err().kind, ErrorKind::InvalidAttributeValue);
+        attributes.insert("DeduplicationScope".into(), "messageGroup".into());
+        assert!(check_combination(&attributes).is_ok(), "high-throughput mode");
+        let error = validate(&map(&[("FifoQueue", "true")]), false).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidAttributeValue, "the queue type cannot change");
+        assert!(validate(&map(&[("DeduplicationScope", "queue")]), true).is_err());
+    }
+
+    #[test]
     fn names_are_checked() {
         let error = validate(&map(&[("QueueArn", "x")]), false).unwrap_err();
         assert_eq!(error.kind, ErrorKind::InvalidAttributeName);
-        let error = validate(&map(&[("ContentBasedDeduplication", "true")]), true).unwrap_err();
-        assert_eq!(error.kind, ErrorKind::InvalidAttributeName);
+        let error = check_combination(&map(&[("ContentBasedDeduplication", "true")])).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidAttributeName, "FIFO attributes on a standard queue");
         assert_eq!(validate(&map(&[("Policy", "[]")]), true).unwrap_err().kind, ErrorKind::InvalidAttributeValue);
         let cleared = validate(&map(&[("Policy", "")]), false).expect("empty clears");
         assert_eq!(cleared.remove, ["Policy"]);

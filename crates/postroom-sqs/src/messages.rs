@@ -40,20 +40,41 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
         900,
         "DelaySeconds must be >= 0 and <= 900.",
     )?;
-    if let Some(id) = &fields.message_deduplication_id {
+    let fifo = postroom_queue::config::is_fifo(&queue.attributes);
+    if fifo {
+        if let Some(delay) = fields.delay_seconds {
+            return Err(SqsError::invalid_parameter(
+                "DelaySeconds",
+                delay,
+                "The request include parameter that is not valid for this queue type.",
+            ));
+        }
+        if fields.message_group_id.is_none() {
+            return Err(SqsError::missing_parameter("MessageGroupId"));
+        }
+        let content_based = queue.attributes.get("ContentBasedDeduplication").is_some_and(|v| v == "true");
+        if fields.message_deduplication_id.is_none() && !content_based {
+            return Err(SqsError::new(
+                ErrorKind::InvalidParameterValue,
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+            ));
+        }
+    } else if let Some(id) = &fields.message_deduplication_id {
         return Err(SqsError::invalid_parameter(
             "MessageDeduplicationId",
             id,
             "The request include parameter that is not valid for this queue type.",
         ));
     }
-    if let Some(group) = &fields.message_group_id {
-        if group.is_empty() || group.len() > 128 || !group.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(SqsError::invalid_parameter(
-                "MessageGroupId",
-                group,
-                "MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length.",
-            ));
+    for (name, value) in [("MessageGroupId", &fields.message_group_id), ("MessageDeduplicationId", &fields.message_deduplication_id)] {
+        if let Some(value) = value {
+            if value.is_empty() || value.len() > 128 || !value.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(SqsError::invalid_parameter(
+                    name,
+                    value,
+                    &format!("{name} can only include alphanumeric and punctuation characters. 1 to 128 in length."),
+                ));
+            }
         }
     }
     validate::message_body(&body)?;
@@ -73,6 +94,7 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
         delay_seconds,
         sender_id: context.sender_id(),
         message_group_id: fields.message_group_id,
+        message_deduplication_id: fields.message_deduplication_id,
     })
 }
 
@@ -81,8 +103,8 @@ fn send_output(sent: &SentMessage) -> SendMessageOutput {
         md5_of_message_body: sent.content.md5_of_body.clone(),
         md5_of_message_attributes: sent.content.md5_of_message_attributes.clone(),
         md5_of_message_system_attributes: sent.content.md5_of_message_system_attributes.clone(),
-        message_id: sent.content.message_id.clone(),
-        sequence_number: sent.content.sequence_number.clone(),
+        message_id: sent.message_id.clone(),
+        sequence_number: sent.sequence_number.clone(),
     }
 }
 
@@ -174,7 +196,7 @@ fn render_message(delivered: DeliveredMessage, system_names: &[&str], selection:
             "SentTimestamp" => Some(content.sent_at.to_string()),
             "ApproximateReceiveCount" => Some(delivered.receive_count.to_string()),
             "ApproximateFirstReceiveTimestamp" => Some(delivered.first_received_at.to_string()),
-            "SequenceNumber" => content.sequence_number.clone(),
+            "SequenceNumber" => delivered.sequence_number.clone(),
             "MessageDeduplicationId" => content.message_deduplication_id.clone(),
             "MessageGroupId" => content.message_group_id.clone(),
             "AWSTraceHeader" => content.system_attributes.get("AWSTraceHeader").and_then(|v| v.string_value.clone()),
@@ -298,7 +320,12 @@ impl SqsService {
         }
         let system_names = system_attribute_names(&input)?;
         let selection = AttributeSelection::new(&input.message_attribute_names);
-        let options = ReceiveOptions { max_messages: max_messages as usize, visibility_timeout, wait_time_seconds };
+        let options = ReceiveOptions {
+            max_messages: max_messages as usize,
+            visibility_timeout,
+            wait_time_seconds,
+            attempt_id: input.receive_request_attempt_id.as_deref(),
+        };
         let delivered = self.engine.receive(&queue, options).await?;
         Ok(ReceiveMessageOutput {
             messages: delivered.into_iter().map(|m| render_message(m, &system_names, &selection)).collect(),

@@ -105,17 +105,28 @@ fn label(label: Option<&str>) -> Result<&str, SqsError> {
 impl SqsService {
     pub(crate) async fn create_queue(&self, context: &RequestContext, input: CreateQueueInput) -> Result<QueueUrlOutput, SqsError> {
         let name = input.queue_name.ok_or_else(|| SqsError::missing_parameter("QueueName"))?;
-        if name.ends_with(".fifo") && input.attributes.get("FifoQueue").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-            attributes::validate(&input.attributes, true)?;
-        }
-        validate::queue_name(&name)?;
         let validated = attributes::validate(&input.attributes, true)?;
+        let fifo = validated.set.get("FifoQueue").is_some_and(|value| value == "true");
+        match (fifo, name.strip_suffix(".fifo")) {
+            (true, Some(base)) if !base.is_empty() && validate::queue_name(base).is_ok() && name.len() <= 80 => {}
+            (true, _) => {
+                return Err(SqsError::new(
+                    ErrorKind::InvalidParameterValue,
+                    "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, \
+                     must end with .fifo suffix and be 1 to 80 in length.",
+                ))
+            }
+            (false, _) => validate::queue_name(&name)?,
+        }
+        let mut requested = if fifo { attributes::fifo_defaults() } else { BTreeMap::new() };
+        requested.extend(validated.set.clone());
+        attributes::check_combination(&requested)?;
         validate_tags(&input.tags)?;
         if input.tags.len() > MAX_TAGS {
             return Err(SqsError::new(ErrorKind::InvalidParameterValue, format!("A queue can have at most {MAX_TAGS} tags.")));
         }
         let key = QueueKey { account: context.account.clone(), region: context.region.clone(), name };
-        let outcome = self.engine.create_queue(key.clone(), validated.set.clone(), input.tags).await?;
+        let outcome = self.engine.create_queue(key.clone(), requested, input.tags).await?;
         if let CreateQueueOutcome::Exists(existing) = outcome {
             let mut requested = validated.set;
             for removed in validated.remove {
@@ -184,6 +195,9 @@ impl SqsService {
         let queue = self.resolve(context, input.queue_url.as_deref()).await?;
         let requested = input.attributes.ok_or_else(|| SqsError::missing_parameter("Attributes"))?;
         let validated = attributes::validate(&requested, false)?;
+        let mut resulting = queue.attributes.clone();
+        resulting.extend(validated.set.clone());
+        attributes::check_combination(&resulting)?;
         let update = QueueUpdate { set_attributes: validated.set, remove_attributes: validated.remove, ..QueueUpdate::default() };
         self.engine.update_queue(&queue.key, update).await?;
         Ok(Empty {})

@@ -29,6 +29,9 @@ where
     purge_and_cooldown(factory().await.as_ref()).await;
     unknown_queue_fails(factory().await.as_ref()).await;
     reset_removes_everything(factory().await.as_ref()).await;
+    fifo_order_and_group_lock(factory().await.as_ref()).await;
+    deduplication_returns_original(factory().await.as_ref()).await;
+    receive_attempt_repeats(factory().await.as_ref()).await;
 }
 
 fn key(name: &str) -> QueueKey {
@@ -66,15 +69,24 @@ pub fn messages(count: usize, sent_at: Timestamp) -> Vec<NewMessage> {
                 sent_at,
                 message_group_id: None,
                 message_deduplication_id: None,
-                sequence_number: None,
             }),
             visible_at: sent_at,
+            deduplication: None,
         })
         .collect()
 }
 
-fn receive(now: Timestamp, max_messages: usize, visibility_timeout_ms: u64) -> ReceiveRequest {
-    ReceiveRequest { now, max_messages, visibility_timeout_ms, retention_ms: NO_RETENTION_LIMIT }
+/// Builds a standard-queue receive with no retention limit.
+pub fn receive(now: Timestamp, max_messages: usize, visibility_timeout_ms: u64) -> ReceiveRequest<'static> {
+    ReceiveRequest {
+        now,
+        max_messages,
+        visibility_timeout_ms,
+        retention_ms: NO_RETENTION_LIMIT,
+        fifo: false,
+        attempt_id: None,
+        attempt_window_ms: 0,
+    }
 }
 
 async fn create_is_idempotent(store: &dyn Store) {
@@ -161,7 +173,7 @@ async fn update_changes_attributes_and_tags(store: &dyn Store) {
 
 async fn receive_takes_oldest_and_hides(store: &dyn Store) {
     let queue = create(store, &key("orders")).await;
-    let seqs = store.send_messages(queue, messages(3, 0)).await.expect("send");
+    let seqs: Vec<u64> = store.send_messages(queue, messages(3, 0)).await.expect("send").iter().map(SendOutcome::seq).collect();
     assert_eq!(seqs.len(), 3);
     assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "sequence numbers increase");
 
@@ -212,7 +224,7 @@ async fn retention_drops_old_messages(store: &dyn Store) {
     let queue = create(store, &key("orders")).await;
     store.send_messages(queue, messages(1, 0)).await.expect("send");
     store.send_messages(queue, messages(1, 1_000)).await.expect("send");
-    let request = ReceiveRequest { now: 60_000, max_messages: 10, visibility_timeout_ms: 10, retention_ms: 60_000 };
+    let request = ReceiveRequest { retention_ms: 60_000, ..receive(60_000, 10, 10) };
     let received = store.receive_messages(queue, request).await.expect("receive");
     assert_eq!(received.messages.len(), 1, "the message sent at 0 expired at 60000");
     assert_eq!(received.messages[0].content.sent_at, 1_000);
@@ -310,4 +322,81 @@ async fn reset_removes_everything(store: &dyn Store) {
     };
     let outcome = store.create_queue(request).await.expect("create");
     assert!(matches!(outcome, CreateQueueOutcome::Created(_)), "reset forgets deleted queues too");
+}
+
+fn grouped(groups: &[&str], sent_at: Timestamp) -> Vec<NewMessage> {
+    let mut batch = messages(groups.len(), sent_at);
+    for (message, group) in batch.iter_mut().zip(groups) {
+        Arc::make_mut(&mut message.content).message_group_id = Some((*group).to_string());
+    }
+    batch
+}
+
+fn fifo(now: Timestamp, max_messages: usize, visibility_timeout_ms: u64) -> ReceiveRequest<'static> {
+    ReceiveRequest { fifo: true, ..receive(now, max_messages, visibility_timeout_ms) }
+}
+
+fn bodies(outcome: &ReceiveOutcome) -> Vec<String> {
+    outcome.messages.iter().map(|m| m.content.body.clone()).collect()
+}
+
+async fn fifo_order_and_group_lock(store: &dyn Store) {
+    let queue = create(store, &key("orders.fifo")).await;
+    // Bodies are "body <index>": a0 b1 a2 a3 b4.
+    store.send_messages(queue, grouped(&["a", "b", "a", "a", "b"], 0)).await.expect("send");
+
+    let first = store.receive_messages(queue, fifo(0, 2, 100)).await.expect("receive");
+    assert_eq!(bodies(&first), ["body 0", "body 2"], "one receive takes a run of one group");
+    let second = store.receive_messages(queue, fifo(0, 10, 100)).await.expect("receive");
+    assert_eq!(bodies(&second), ["body 1", "body 4"], "group a is locked while in flight");
+    let third = store.receive_messages(queue, fifo(0, 10, 100)).await.expect("receive");
+    assert!(third.messages.is_empty(), "every group is locked");
+
+    store.delete_messages(queue, &[first.messages[1].receipt]).await.expect("delete");
+    let locked = store.receive_messages(queue, fifo(50, 10, 100)).await.expect("receive");
+    assert!(locked.messages.is_empty(), "one message of group a is still in flight");
+    let again = store.receive_messages(queue, fifo(100, 10, 100)).await.expect("receive");
+    assert_eq!(bodies(&again), ["body 0", "body 3", "body 1", "body 4"], "expired messages return first, in order");
+    assert_eq!(again.messages[0].receive_count, 2);
+}
+
+async fn deduplication_returns_original(store: &dyn Store) {
+    let queue = create(store, &key("orders.fifo")).await;
+    let with_key = |sent_at: Timestamp| {
+        let mut batch = grouped(&["a"], sent_at);
+        batch[0].deduplication = Some(Deduplication { key: "order-1".into(), expires_at: sent_at + 300_000 });
+        batch
+    };
+    let first = store.send_messages(queue, with_key(0)).await.expect("send");
+    let SendOutcome::Enqueued { seq } = first[0] else { panic!("the first send is enqueued") };
+    let duplicate = store.send_messages(queue, with_key(1_000)).await.expect("send duplicate");
+    let original_id = "message-0-0".to_string();
+    assert_eq!(duplicate, [SendOutcome::Duplicate { seq, message_id: original_id.clone() }]);
+
+    let received = store.receive_messages(queue, fifo(2_000, 10, 100)).await.expect("receive");
+    assert_eq!(received.messages.len(), 1, "the duplicate was not enqueued");
+    store.delete_messages(queue, &[received.messages[0].receipt]).await.expect("delete");
+    let after_delete = store.send_messages(queue, with_key(3_000)).await.expect("send after delete");
+    assert_eq!(after_delete, [SendOutcome::Duplicate { seq, message_id: original_id }]);
+
+    let after_window = store.send_messages(queue, with_key(300_000)).await.expect("send after the window");
+    assert!(matches!(after_window[0], SendOutcome::Enqueued { .. }), "the window of the first send has ended");
+}
+
+async fn receive_attempt_repeats(store: &dyn Store) {
+    let queue = create(store, &key("orders.fifo")).await;
+    store.send_messages(queue, grouped(&["a", "a", "b"], 0)).await.expect("send");
+    let attempt = |now| ReceiveRequest { attempt_id: Some("attempt-1"), attempt_window_ms: 300_000, ..fifo(now, 2, 100) };
+
+    let first = store.receive_messages(queue, attempt(0)).await.expect("receive");
+    let retry = store.receive_messages(queue, attempt(50)).await.expect("retry");
+    let receipts = |outcome: &ReceiveOutcome| outcome.messages.iter().map(|m| m.receipt).collect::<Vec<_>>();
+    assert_eq!(receipts(&retry), receipts(&first), "a retry returns the same receipts");
+    assert_eq!(retry.messages[0].receive_count, 1, "a retry is not a new receive");
+    let hidden = store.receive_messages(queue, fifo(149, 10, 100)).await.expect("receive");
+    assert_eq!(bodies(&hidden), ["body 2"], "the retry restarted the visibility timeout");
+
+    store.delete_messages(queue, &[first.messages[0].receipt]).await.expect("delete");
+    let changed = store.receive_messages(queue, attempt(150)).await.expect("receive after a change");
+    assert_eq!(bodies(&changed), ["body 1"], "an attempt whose messages changed receives anew");
 }

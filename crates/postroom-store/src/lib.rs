@@ -73,13 +73,13 @@ pub trait Store: Send + Sync + 'static {
         update: QueueUpdate,
     ) -> Result<Option<QueueRecord>, StoreError>;
 
-    /// Appends messages to a queue and returns their sequence numbers, in
-    /// the order given.
+    /// Appends messages to a queue and returns, in the order given, their
+    /// sequence numbers or the original of each duplicate.
     async fn send_messages(
         &self,
         queue: QueueId,
         messages: Vec<NewMessage>,
-    ) -> Result<Vec<u64>, StoreError>;
+    ) -> Result<Vec<SendOutcome>, StoreError>;
 
     /// Claims up to `max_messages` receivable messages, oldest first, and
     /// makes them invisible until `now + visibility_timeout_ms`.
@@ -90,7 +90,7 @@ pub trait Store: Send + Sync + 'static {
     async fn receive_messages(
         &self,
         queue: QueueId,
-        request: ReceiveRequest,
+        request: ReceiveRequest<'_>,
     ) -> Result<ReceiveOutcome, StoreError>;
 
     /// Deletes messages by receipt, one outcome per receipt.

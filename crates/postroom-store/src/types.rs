@@ -82,9 +82,9 @@ pub struct MessageContent {
     /// Group of the message: required on FIFO queues, optional on standard
     /// ones, where it orders nothing.
     pub message_group_id: Option<String>,
+    /// Deduplication id of a FIFO message: the one sent, or the SHA-256 of
+    /// the body under content-based deduplication.
     pub message_deduplication_id: Option<String>,
-    /// Position in a FIFO queue, as the decimal string that SQS returns.
-    pub sequence_number: Option<String>,
 }
 
 /// Input of [`crate::Store::send_messages`] for one message.
@@ -94,15 +94,51 @@ pub struct NewMessage {
     /// First instant at which the message may be received (the send time
     /// plus its delay).
     pub visible_at: Timestamp,
+    /// Deduplication of a FIFO message: a message sent earlier with the same
+    /// key, whose window has not ended, makes this one a duplicate.
+    pub deduplication: Option<Deduplication>,
+}
+
+/// A deduplication key and the end of its window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deduplication {
+    pub key: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    Enqueued { seq: u64 },
+    /// A message with the same deduplication key was accepted within the
+    /// window; nothing was enqueued. Carries the original message.
+    Duplicate { seq: u64, message_id: String },
+}
+
+impl SendOutcome {
+    pub fn seq(&self) -> u64 {
+        match self {
+            SendOutcome::Enqueued { seq } | SendOutcome::Duplicate { seq, .. } => *seq,
+        }
+    }
 }
 
 /// Input of [`crate::Store::receive_messages`].
 #[derive(Clone, Copy, Debug)]
-pub struct ReceiveRequest {
+pub struct ReceiveRequest<'a> {
     pub now: Timestamp,
     pub max_messages: usize,
     pub visibility_timeout_ms: u64,
     pub retention_ms: u64,
+    /// Applies FIFO order: within a message group, messages come in the
+    /// order sent, and no message of a group with a message in flight is
+    /// returned.
+    pub fifo: bool,
+    /// Id of a receive attempt. A retry with the same id within
+    /// `attempt_window_ms`, while none of its messages changed, returns the
+    /// same messages with the same receipts and restarts their visibility
+    /// timeout.
+    pub attempt_id: Option<&'a str>,
+    pub attempt_window_ms: u64,
 }
 
 /// Proof of one receive of one message.

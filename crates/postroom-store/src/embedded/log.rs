@@ -12,7 +12,7 @@
 //! queued up while the previous `fdatasync` ran and syncs once for all of
 //! them (group commit).
 
-use super::queue_state::{Claim, StoredMessage};
+use super::queue_state::{Claim, DeduplicationEntry, StoredMessage};
 use crate::{QueueId, QueueKey, QueueRecord, StoreError, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -44,6 +44,8 @@ pub(crate) enum LogRecord {
     VisibilityChanged { queue: QueueId, seq: u64, visible_at: Timestamp },
     MessagesDeleted { queue: QueueId, seqs: Vec<u64> },
     QueuePurged { queue: QueueId, at: Timestamp },
+    /// Deduplication history restored by a compaction.
+    Deduplications { queue: QueueId, entries: Vec<DeduplicationEntry> },
     /// Every resource was removed.
     Reset,
 }

@@ -13,6 +13,9 @@ use async_trait::async_trait;
 use log::{LogRecord, LogWriter, Ticket};
 use parking_lot::{Mutex, RwLock};
 use queue_state::{Claim, QueueState, ReceiptCheck, StoredMessage};
+
+/// Largest number of messages in one snapshot record.
+const SNAPSHOT_CHUNK: usize = 1024;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -189,6 +192,14 @@ impl Registry {
                     state.last_purged_at = Some(at);
                 }
             }
+            LogRecord::Deduplications { queue, entries } => {
+                if let Some(entry) = self.queues.get(&queue) {
+                    let mut state = entry.state.lock();
+                    for deduplication in entries {
+                        state.restore_deduplication(deduplication);
+                    }
+                }
+            }
             LogRecord::Reset => {
                 let next_queue_id = self.next_queue_id;
                 *self = Registry { next_queue_id, ..Registry::default() };
@@ -209,15 +220,17 @@ impl Registry {
             let id = record.id;
             records.push(LogRecord::QueuePut(record));
             let state = entry.state.lock();
+            // A purge record clears messages, so it goes before them.
+            if let Some(at) = state.last_purged_at {
+                records.push(LogRecord::QueuePurged { queue: id, at });
+            }
             let messages: Vec<StoredMessage> = state.messages().cloned().collect();
-            for chunk in messages.chunks(1024) {
+            for chunk in messages.chunks(SNAPSHOT_CHUNK) {
                 records.push(LogRecord::MessagesPut { queue: id, messages: chunk.to_vec() });
             }
-            if let Some(at) = state.last_purged_at {
-                // A purge record would also clear the messages, so the
-                // purge instant is restored before them.
-                let position = records.len() - messages.len().div_ceil(1024);
-                records.insert(position, LogRecord::QueuePurged { queue: id, at });
+            let entries: Vec<_> = state.deduplication_entries().cloned().collect();
+            if !entries.is_empty() {
+                records.push(LogRecord::Deduplications { queue: id, entries });
             }
         }
         records
@@ -341,10 +354,10 @@ impl Store for EmbeddedStore {
         Ok(Some(record))
     }
 
-    async fn send_messages(&self, queue: QueueId, messages: Vec<NewMessage>) -> Result<Vec<u64>, StoreError> {
+    async fn send_messages(&self, queue: QueueId, messages: Vec<NewMessage>) -> Result<Vec<SendOutcome>, StoreError> {
         let entry = self.queue(queue)?;
         let ticket;
-        let mut seqs = Vec::with_capacity(messages.len());
+        let mut outcomes = Vec::with_capacity(messages.len());
         let mut added = 0u64;
         {
             let registry = self.registry.read();
@@ -354,6 +367,12 @@ impl Store for EmbeddedStore {
             let mut state = entry.state.lock();
             let mut stored = Vec::with_capacity(messages.len());
             for message in messages {
+                if let Some(deduplication) = &message.deduplication {
+                    if let Some(original) = state.find_duplicate(&deduplication.key, message.content.sent_at) {
+                        outcomes.push(SendOutcome::Duplicate { seq: original.seq, message_id: original.message_id.clone() });
+                        continue;
+                    }
+                }
                 let seq = state.next_seq;
                 added += message.content.body.len() as u64 + 200;
                 let record = StoredMessage {
@@ -365,55 +384,91 @@ impl Store for EmbeddedStore {
                     first_received_at: None,
                     received_at: None,
                     receipt_nonce: 0,
+                    deduplication: message.deduplication,
                 };
                 state.insert(record.clone());
                 stored.push(record);
-                seqs.push(seq);
+                outcomes.push(SendOutcome::Enqueued { seq });
+            }
+            if stored.is_empty() {
+                return Ok(outcomes);
             }
             ticket = self.append(|| LogRecord::MessagesPut { queue, messages: stored });
         }
         self.live_bytes.fetch_add(added, Ordering::Relaxed);
         ticket.wait().await?;
         self.compact_if_needed();
-        Ok(seqs)
+        Ok(outcomes)
     }
 
-    async fn receive_messages(&self, queue: QueueId, request: ReceiveRequest) -> Result<ReceiveOutcome, StoreError> {
+    async fn receive_messages(&self, queue: QueueId, request: ReceiveRequest<'_>) -> Result<ReceiveOutcome, StoreError> {
         let entry = self.queue(queue)?;
-        let ticket;
+        let mut tickets = Vec::new();
         let mut outcome = ReceiveOutcome::default();
         {
             let _registry = self.registry.read();
             let mut state = entry.state.lock();
             state.promote(request.now);
             state.expire(request.now, request.retention_ms);
-            let seqs = state.receivable(request.max_messages);
-            if seqs.is_empty() {
-                outcome.next_visible_at = state.next_visible_at();
-                return Ok(outcome);
-            }
             let visible_at = request.now.saturating_add(request.visibility_timeout_ms);
-            let mut claims = Vec::with_capacity(seqs.len());
-            for seq in seqs {
-                let claim = Claim { seq, nonce: self.next_nonce(), received_at: request.now, visible_at };
-                state.apply_claim(&claim);
-                if let Some(message) = state.get(seq) {
+
+            let repeated = request
+                .attempt_id
+                .and_then(|id| state.repeatable_attempt(id, request.now, request.attempt_window_ms));
+            let claims = match repeated {
+                Some(earlier) => {
+                    // A retried attempt returns the same receipts and only
+                    // restarts their visibility timeout.
+                    let mut claims = Vec::with_capacity(earlier.len());
+                    for claim in earlier {
+                        state.apply_visibility(claim.seq, visible_at);
+                        let seq = claim.seq;
+                        tickets.push(self.append(|| LogRecord::VisibilityChanged { queue, seq, visible_at }));
+                        claims.push(Claim { visible_at, ..claim });
+                    }
+                    claims
+                }
+                None => {
+                    let seqs = if request.fifo {
+                        state.receivable_fifo(request.max_messages)
+                    } else {
+                        state.receivable(request.max_messages)
+                    };
+                    let claims: Vec<Claim> = seqs
+                        .into_iter()
+                        .map(|seq| Claim { seq, nonce: self.next_nonce(), received_at: request.now, visible_at })
+                        .collect();
+                    for claim in &claims {
+                        state.apply_claim(claim);
+                    }
+                    if !claims.is_empty() {
+                        let logged = claims.clone();
+                        tickets.push(self.append(|| LogRecord::MessagesClaimed { queue, claims: logged }));
+                    }
+                    claims
+                }
+            };
+            if let Some(id) = request.attempt_id {
+                state.record_attempt(id, request.now, claims.clone());
+            }
+            for claim in &claims {
+                if let Some(message) = state.get(claim.seq) {
                     outcome.messages.push(ReceivedMessage {
-                        seq,
+                        seq: claim.seq,
                         content: message.content.clone(),
-                        receipt: Receipt { seq, nonce: claim.nonce },
+                        receipt: Receipt { seq: claim.seq, nonce: claim.nonce },
                         receive_count: message.receive_count,
                         first_received_at: message.first_received_at.unwrap_or(request.now),
                     });
                 }
-                claims.push(claim);
             }
             // A zero visibility timeout leaves the messages receivable.
             state.promote(request.now);
             outcome.next_visible_at = state.next_visible_at();
-            ticket = self.append(|| LogRecord::MessagesClaimed { queue, claims });
         }
-        ticket.wait().await?;
+        for ticket in tickets {
+            ticket.wait().await?;
+        }
         Ok(outcome)
     }
 
@@ -578,12 +633,12 @@ mod tests {
             let queue = crate::conformance::create(&store, &key("orders")).await;
             store.send_messages(queue, crate::conformance::messages(3, 0)).await.expect("send");
             let received = store
-                .receive_messages(queue, ReceiveRequest { now: 10, max_messages: 1, visibility_timeout_ms: 1000, retention_ms: u64::MAX })
+                .receive_messages(queue, crate::conformance::receive(10, 1, 1000))
                 .await
                 .expect("receive");
             let receipt = received.messages[0].receipt;
             let second = store
-                .receive_messages(queue, ReceiveRequest { now: 10, max_messages: 1, visibility_timeout_ms: 1000, retention_ms: u64::MAX })
+                .receive_messages(queue, crate::conformance::receive(10, 1, 1000))
                 .await
                 .expect("receive");
             store.delete_messages(queue, &[second.messages[0].receipt]).await.expect("delete");
@@ -637,7 +692,7 @@ mod tests {
         let queue = crate::conformance::create(&store, &key("orders")).await;
         store.send_messages(queue, crate::conformance::messages(5, 0)).await.expect("send");
         let received = store
-            .receive_messages(queue, ReceiveRequest { now: 10, max_messages: 2, visibility_timeout_ms: 1000, retention_ms: u64::MAX })
+            .receive_messages(queue, crate::conformance::receive(10, 2, 1000))
             .await
             .expect("receive");
         store.delete_messages(queue, &[received.messages[0].receipt]).await.expect("delete");

@@ -32,6 +32,10 @@ where
     fifo_order_and_group_lock(factory().await.as_ref()).await;
     deduplication_returns_original(factory().await.as_ref()).await;
     receive_attempt_repeats(factory().await.as_ref()).await;
+    redrive_after_max_receives(factory().await.as_ref()).await;
+    fifo_redrive_restarts_retention(factory().await.as_ref()).await;
+    move_resets_delivery_state(factory().await.as_ref()).await;
+    move_tasks_are_stored(factory().await.as_ref()).await;
 }
 
 fn key(name: &str) -> QueueKey {
@@ -69,6 +73,7 @@ pub fn messages(count: usize, sent_at: Timestamp) -> Vec<NewMessage> {
                 sent_at,
                 message_group_id: None,
                 message_deduplication_id: None,
+                dead_letter_source_arn: None,
             }),
             visible_at: sent_at,
             deduplication: None,
@@ -86,6 +91,7 @@ pub fn receive(now: Timestamp, max_messages: usize, visibility_timeout_ms: u64) 
         fifo: false,
         attempt_id: None,
         attempt_window_ms: 0,
+        redrive: None,
     }
 }
 
@@ -399,4 +405,114 @@ async fn receive_attempt_repeats(store: &dyn Store) {
     store.delete_messages(queue, &[first.messages[0].receipt]).await.expect("delete");
     let changed = store.receive_messages(queue, attempt(150)).await.expect("receive after a change");
     assert_eq!(bodies(&changed), ["body 1"], "an attempt whose messages changed receives anew");
+}
+
+async fn redrive_after_max_receives(store: &dyn Store) {
+    let source = create(store, &key("orders")).await;
+    let dead_letter = create(store, &key("orders-dlq")).await;
+    store.send_messages(source, messages(1, 0)).await.expect("send");
+    let redrive = Redrive {
+        dead_letter_queue: dead_letter,
+        max_receive_count: 3,
+        source_arn: "arn:aws:sqs:us-east-1:000000000000:orders".into(),
+        reset_enqueue_time: false,
+    };
+    let with_redrive = |now| ReceiveRequest { redrive: Some(&redrive), retention_ms: 100_000, ..receive(now, 10, 10) };
+
+    for attempt in 1..=3u32 {
+        let outcome = store.receive_messages(source, with_redrive(u64::from(attempt) * 10)).await.expect("receive");
+        assert_eq!(outcome.messages.len(), 1, "delivery {attempt} of 3");
+        assert_eq!(outcome.messages[0].receive_count, attempt);
+    }
+    let fourth = store.receive_messages(source, with_redrive(40)).await.expect("receive");
+    assert!(fourth.messages.is_empty(), "the fourth receive moves the message instead");
+    assert_eq!(fourth.moved_to_dead_letter_queue, 1);
+    assert_eq!(store.queue_counts(source, 40, NO_RETENTION_LIMIT).await.expect("counts"), QueueCounts::default());
+
+    let moved = store.receive_messages(dead_letter, receive(40, 10, 10)).await.expect("receive from the DLQ");
+    let message = &moved.messages[0];
+    assert_eq!(message.content.message_id, "message-0-0", "the message keeps its id");
+    assert_eq!(message.content.body, "body 0");
+    assert_eq!(message.content.sent_at, 0);
+    assert_eq!(message.content.dead_letter_source_arn.as_deref(), Some("arn:aws:sqs:us-east-1:000000000000:orders"));
+    let retention = ReceiveRequest { retention_ms: 100_000, ..receive(100_000, 10, 10) };
+    let expired = store.receive_messages(dead_letter, retention).await.expect("receive");
+    assert!(expired.messages.is_empty(), "a standard queue keeps the original enqueue time");
+}
+
+async fn fifo_redrive_restarts_retention(store: &dyn Store) {
+    let source = create(store, &key("orders.fifo")).await;
+    let dead_letter = create(store, &key("orders-dlq.fifo")).await;
+    store.send_messages(source, grouped(&["a", "a"], 0)).await.expect("send");
+    let redrive = Redrive {
+        dead_letter_queue: dead_letter,
+        max_receive_count: 1,
+        source_arn: "arn:aws:sqs:us-east-1:000000000000:orders.fifo".into(),
+        reset_enqueue_time: true,
+    };
+    let request = |now| ReceiveRequest { redrive: Some(&redrive), ..fifo(now, 1, 10) };
+    let first = store.receive_messages(source, request(0)).await.expect("receive");
+    assert_eq!(bodies(&first), ["body 0"]);
+    let second = store.receive_messages(source, request(50_000)).await.expect("receive");
+    assert_eq!(bodies(&second), ["body 1"], "the exhausted head moved and the next message of its group follows");
+    assert_eq!(second.moved_to_dead_letter_queue, 1);
+
+    let retention = ReceiveRequest { retention_ms: 60_000, ..fifo(100_000, 10, 10) };
+    let moved = store.receive_messages(dead_letter, retention).await.expect("receive from the DLQ");
+    assert_eq!(bodies(&moved), ["body 0"], "a FIFO move restarts the retention period");
+}
+
+async fn move_resets_delivery_state(store: &dyn Store) {
+    let source = create(store, &key("orders")).await;
+    let dead_letter = create(store, &key("orders-dlq")).await;
+    store.send_messages(source, messages(3, 0)).await.expect("send");
+    let redrive = Redrive {
+        dead_letter_queue: dead_letter,
+        max_receive_count: 1,
+        source_arn: "arn:aws:sqs:us-east-1:000000000000:orders".into(),
+        reset_enqueue_time: false,
+    };
+    let request = |now| ReceiveRequest { redrive: Some(&redrive), ..receive(now, 10, 10) };
+    store.receive_messages(source, request(0)).await.expect("receive");
+    store.receive_messages(source, request(10)).await.expect("receive moves all three");
+    let held = store.receive_messages(dead_letter, receive(10, 1, 100)).await.expect("hold one in flight");
+    assert_eq!(held.messages.len(), 1);
+
+    let last = store.last_seq(dead_letter).await.expect("last seq");
+    let movable = store.movable_messages(dead_letter, 10, last, 10).await.expect("movable");
+    assert_eq!(movable.len(), 2, "in-flight messages are not movable");
+    assert!(movable.iter().all(|m| m.dead_letter_source_arn.as_deref() == Some("arn:aws:sqs:us-east-1:000000000000:orders")));
+
+    let mut seqs: Vec<u64> = movable.iter().map(|m| m.seq).collect();
+    seqs.push(held.messages[0].seq);
+    let moved = store.move_messages(MoveRequest { from: dead_letter, to: source, seqs, now: 20 }).await.expect("move");
+    assert_eq!(moved, 2, "the in-flight message stays");
+    let back = store.receive_messages(source, receive(20, 10, 10)).await.expect("receive");
+    assert_eq!(back.messages.len(), 2);
+    assert!(back.messages.iter().all(|m| m.receive_count == 1), "receive counts start over");
+    assert!(back.messages.iter().all(|m| m.content.dead_letter_source_arn.is_none()));
+}
+
+async fn move_tasks_are_stored(store: &dyn Store) {
+    let queue = create(store, &key("orders-dlq")).await;
+    let mut task = MoveTaskRecord {
+        task_id: "task-1".into(),
+        source_arn: "arn:aws:sqs:us-east-1:000000000000:orders-dlq".into(),
+        source_queue: queue,
+        destination_arn: None,
+        max_messages_per_second: Some(10),
+        status: "RUNNING".into(),
+        moved: 0,
+        to_move: 5,
+        up_to_seq: 5,
+        failure_reason: None,
+        started_at: 1,
+    };
+    store.put_move_task(task.clone()).await.expect("put");
+    task.status = "COMPLETED".into();
+    task.moved = 5;
+    store.put_move_task(task.clone()).await.expect("replace");
+    assert_eq!(store.move_tasks().await.expect("list"), [task]);
+    store.reset().await.expect("reset");
+    assert!(store.move_tasks().await.expect("list").is_empty());
 }

@@ -124,6 +124,30 @@ pub trait Store: Send + Sync + 'static {
         retention_ms: u64,
     ) -> Result<QueueCounts, StoreError>;
 
+    /// Lists up to `max` visible messages with sequence numbers up to
+    /// `up_to_seq`, oldest first, for a move task.
+    async fn movable_messages(
+        &self,
+        queue: QueueId,
+        now: Timestamp,
+        up_to_seq: u64,
+        max: usize,
+    ) -> Result<Vec<MovableMessage>, StoreError>;
+
+    /// Moves messages that are still visible to another queue in one atomic
+    /// step. Moved messages start over with no receives, a new enqueue time
+    /// and no dead-letter source. Returns how many moved.
+    async fn move_messages(&self, request: MoveRequest) -> Result<usize, StoreError>;
+
+    /// Highest sequence number assigned in a queue so far.
+    async fn last_seq(&self, queue: QueueId) -> Result<u64, StoreError>;
+
+    /// Creates or replaces a message move task.
+    async fn put_move_task(&self, task: MoveTaskRecord) -> Result<(), StoreError>;
+
+    /// Lists every stored move task.
+    async fn move_tasks(&self) -> Result<Vec<MoveTaskRecord>, StoreError>;
+
     /// Removes every resource of every account.
     async fn reset(&self) -> Result<(), StoreError>;
 

@@ -85,6 +85,8 @@ pub struct MessageContent {
     /// Deduplication id of a FIFO message: the one sent, or the SHA-256 of
     /// the body under content-based deduplication.
     pub message_deduplication_id: Option<String>,
+    /// ARN of the queue that moved this message to its dead-letter queue.
+    pub dead_letter_source_arn: Option<String>,
 }
 
 /// Input of [`crate::Store::send_messages`] for one message.
@@ -139,6 +141,56 @@ pub struct ReceiveRequest<'a> {
     /// timeout.
     pub attempt_id: Option<&'a str>,
     pub attempt_window_ms: u64,
+    /// Dead-letter queue of the queue: a message that was already received
+    /// `max_receive_count` times moves there instead of being returned.
+    pub redrive: Option<&'a Redrive>,
+}
+
+/// The redrive policy of a queue, resolved to the dead-letter queue.
+#[derive(Clone, Debug)]
+pub struct Redrive {
+    pub dead_letter_queue: QueueId,
+    pub max_receive_count: u32,
+    /// ARN of the source queue, stored on each moved message.
+    pub source_arn: String,
+    /// Restarts the retention period at the move, as FIFO queues do.
+    /// Standard queues keep the original enqueue time.
+    pub reset_enqueue_time: bool,
+}
+
+/// Input of [`crate::Store::move_messages`].
+#[derive(Clone, Debug)]
+pub struct MoveRequest {
+    pub from: QueueId,
+    pub to: QueueId,
+    pub seqs: Vec<u64>,
+    pub now: Timestamp,
+}
+
+/// A message that a move task may move, with the queue it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MovableMessage {
+    pub seq: u64,
+    pub dead_letter_source_arn: Option<String>,
+}
+
+/// A message move task, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveTaskRecord {
+    pub task_id: String,
+    pub source_arn: String,
+    pub source_queue: QueueId,
+    pub destination_arn: Option<String>,
+    pub max_messages_per_second: Option<u32>,
+    /// `RUNNING`, `CANCELLING`, `CANCELLED`, `COMPLETED` or `FAILED`.
+    pub status: String,
+    pub moved: u64,
+    pub to_move: u64,
+    /// Only messages up to this sequence number, present when the task
+    /// started, are moved.
+    pub up_to_seq: u64,
+    pub failure_reason: Option<String>,
+    pub started_at: Timestamp,
 }
 
 /// Proof of one receive of one message.
@@ -165,6 +217,8 @@ pub struct ReceiveOutcome {
     /// Earliest instant at which a message now delayed or in flight becomes
     /// receivable, when there is one. Long polls sleep until then.
     pub next_visible_at: Option<Timestamp>,
+    /// Messages moved to the dead-letter queue by this receive.
+    pub moved_to_dead_letter_queue: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 //! them (group commit).
 
 use super::queue_state::{Claim, DeduplicationEntry, StoredMessage};
-use crate::{QueueId, QueueKey, QueueRecord, StoreError, Timestamp};
+use crate::{MoveTaskRecord, QueueId, QueueKey, QueueRecord, StoreError, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -44,6 +44,10 @@ pub(crate) enum LogRecord {
     VisibilityChanged { queue: QueueId, seq: u64, visible_at: Timestamp },
     MessagesDeleted { queue: QueueId, seqs: Vec<u64> },
     QueuePurged { queue: QueueId, at: Timestamp },
+    /// Messages left one queue for another in one step: to a dead-letter
+    /// queue on receive, or by a move task.
+    MessagesMoved { from: QueueId, to: QueueId, seqs: Vec<u64>, messages: Vec<StoredMessage> },
+    MoveTaskPut(MoveTaskRecord),
     /// Deduplication history restored by a compaction.
     Deduplications { queue: QueueId, entries: Vec<DeduplicationEntry> },
     /// Every resource was removed.

@@ -37,6 +37,47 @@ struct Registry {
     /// Deletion instants of deleted queues, for the re-creation window.
     tombstones: HashMap<QueueKey, Timestamp>,
     next_queue_id: u64,
+    move_tasks: std::collections::BTreeMap<String, MoveTaskRecord>,
+}
+
+/// Locks the states of two different queues in id order, so that two
+/// operations that lock the same pair cannot deadlock.
+fn lock_pair<'a>(
+    first: (QueueId, &'a QueueEntry),
+    second: (QueueId, &'a QueueEntry),
+) -> (parking_lot::MutexGuard<'a, QueueState>, parking_lot::MutexGuard<'a, QueueState>) {
+    if first.0 < second.0 {
+        let a = first.1.state.lock();
+        let b = second.1.state.lock();
+        (a, b)
+    } else {
+        let b = second.1.state.lock();
+        let a = first.1.state.lock();
+        (a, b)
+    }
+}
+
+/// Removes messages from one queue and inserts them into another, with new
+/// sequence numbers. `rewrite` adjusts each message. Returns the moved
+/// sequence numbers and the inserted messages, for the log.
+fn transfer(
+    from: &mut QueueState,
+    to: &mut QueueState,
+    seqs: &[u64],
+    mut rewrite: impl FnMut(&mut StoredMessage),
+) -> (Vec<u64>, Vec<StoredMessage>) {
+    let mut moved = Vec::new();
+    let mut inserted = Vec::new();
+    for &seq in seqs {
+        let Some(mut message) = from.remove(seq) else { continue };
+        message.seq = to.next_seq;
+        message.deduplication = None;
+        rewrite(&mut message);
+        to.insert(message.clone());
+        moved.push(seq);
+        inserted.push(message);
+    }
+    (moved, inserted)
 }
 
 /// Queues and messages in memory, optionally backed by a log file.
@@ -192,6 +233,23 @@ impl Registry {
                     state.last_purged_at = Some(at);
                 }
             }
+            LogRecord::MessagesMoved { from, to, seqs, messages } => {
+                if let Some(source) = self.queues.get(&from) {
+                    let mut state = source.state.lock();
+                    for seq in seqs {
+                        state.remove(seq);
+                    }
+                }
+                if let Some(target) = self.queues.get(&to) {
+                    let mut state = target.state.lock();
+                    for message in messages {
+                        state.insert(message);
+                    }
+                }
+            }
+            LogRecord::MoveTaskPut(task) => {
+                self.move_tasks.insert(task.task_id.clone(), task);
+            }
             LogRecord::Deduplications { queue, entries } => {
                 if let Some(entry) = self.queues.get(&queue) {
                     let mut state = entry.state.lock();
@@ -202,6 +260,7 @@ impl Registry {
             }
             LogRecord::Reset => {
                 let next_queue_id = self.next_queue_id;
+                // Replacing the registry drops the move tasks too.
                 *self = Registry { next_queue_id, ..Registry::default() };
             }
         }
@@ -215,6 +274,9 @@ impl Registry {
         }
         let mut entries: Vec<_> = self.queues.values().collect();
         entries.sort_by_key(|entry| entry.record.lock().id);
+        for task in self.move_tasks.values() {
+            records.push(LogRecord::MoveTaskPut(task.clone()));
+        }
         for entry in entries {
             let record = entry.record.lock().clone();
             let id = record.id;
@@ -403,11 +465,27 @@ impl Store for EmbeddedStore {
 
     async fn receive_messages(&self, queue: QueueId, request: ReceiveRequest<'_>) -> Result<ReceiveOutcome, StoreError> {
         let entry = self.queue(queue)?;
+        let dead_letter = match request.redrive {
+            Some(redrive) if redrive.dead_letter_queue != queue => self
+                .registry
+                .read()
+                .queues
+                .get(&redrive.dead_letter_queue)
+                .cloned()
+                .map(|target| (redrive, target)),
+            _ => None,
+        };
         let mut tickets = Vec::new();
         let mut outcome = ReceiveOutcome::default();
         {
             let _registry = self.registry.read();
-            let mut state = entry.state.lock();
+            let (mut state, mut target) = match &dead_letter {
+                Some((redrive, target)) => {
+                    let (state, target) = lock_pair((queue, &entry), (redrive.dead_letter_queue, target));
+                    (state, Some(target))
+                }
+                None => (entry.state.lock(), None),
+            };
             state.promote(request.now);
             state.expire(request.now, request.retention_ms);
             let visible_at = request.now.saturating_add(request.visibility_timeout_ms);
@@ -429,17 +507,50 @@ impl Store for EmbeddedStore {
                     claims
                 }
                 None => {
-                    let seqs = if request.fifo {
-                        state.receivable_fifo(request.max_messages)
-                    } else {
-                        state.receivable(request.max_messages)
-                    };
-                    let claims: Vec<Claim> = seqs
-                        .into_iter()
-                        .map(|seq| Claim { seq, nonce: self.next_nonce(), received_at: request.now, visible_at })
-                        .collect();
-                    for claim in &claims {
-                        state.apply_claim(claim);
+                    let mut claims = Vec::new();
+                    // Each round moves the messages that used up their
+                    // receives and claims the rest; moving frees room for
+                    // more candidates, so a few rounds may be needed.
+                    for _ in 0..16 {
+                        let wanted = request.max_messages - claims.len();
+                        let seqs = if request.fifo { state.receivable_fifo(wanted) } else { state.receivable(wanted) };
+                        if seqs.is_empty() {
+                            break;
+                        }
+                        let (exhausted, fresh): (Vec<u64>, Vec<u64>) = match (&dead_letter, target.as_mut()) {
+                            (Some((redrive, _)), Some(_)) => seqs.into_iter().partition(|seq| {
+                                state.get(*seq).is_some_and(|m| m.receive_count >= redrive.max_receive_count)
+                            }),
+                            _ => (Vec::new(), seqs),
+                        };
+                        if let (Some((redrive, _)), Some(target)) = (&dead_letter, target.as_mut()) {
+                            if !exhausted.is_empty() {
+                                let (moved, inserted) = transfer(&mut state, target, &exhausted, |message| {
+                                    let mut content = (*message.content).clone();
+                                    content.dead_letter_source_arn = Some(redrive.source_arn.clone());
+                                    message.content = Arc::new(content);
+                                    message.visible_at = request.now;
+                                    message.receipt_nonce = 0;
+                                    if redrive.reset_enqueue_time {
+                                        message.enqueued_at = request.now;
+                                    }
+                                });
+                                outcome.moved_to_dead_letter_queue += moved.len();
+                                let to = redrive.dead_letter_queue;
+                                tickets.push(self.append(|| LogRecord::MessagesMoved { from: queue, to, seqs: moved, messages: inserted }));
+                            }
+                        }
+                        let round: Vec<Claim> = fresh
+                            .into_iter()
+                            .map(|seq| Claim { seq, nonce: self.next_nonce(), received_at: request.now, visible_at })
+                            .collect();
+                        for claim in &round {
+                            state.apply_claim(claim);
+                        }
+                        claims.extend(round);
+                        if claims.len() >= request.max_messages || exhausted.is_empty() {
+                            break;
+                        }
                     }
                     if !claims.is_empty() {
                         let logged = claims.clone();
@@ -575,6 +686,83 @@ impl Store for EmbeddedStore {
         Ok(state.counts())
     }
 
+    async fn movable_messages(
+        &self,
+        queue: QueueId,
+        now: Timestamp,
+        up_to_seq: u64,
+        max: usize,
+    ) -> Result<Vec<MovableMessage>, StoreError> {
+        let entry = self.queue(queue)?;
+        let mut state = entry.state.lock();
+        state.promote(now);
+        Ok(state
+            .movable(up_to_seq, max)
+            .into_iter()
+            .map(|message| MovableMessage {
+                seq: message.seq,
+                dead_letter_source_arn: message.content.dead_letter_source_arn.clone(),
+            })
+            .collect())
+    }
+
+    async fn move_messages(&self, request: MoveRequest) -> Result<usize, StoreError> {
+        if request.from == request.to {
+            return Ok(0);
+        }
+        let source = self.queue(request.from)?;
+        let target = self.queue(request.to)?;
+        let ticket;
+        let count;
+        {
+            let _registry = self.registry.read();
+            let (mut from, mut to) = lock_pair((request.from, &source), (request.to, &target));
+            from.promote(request.now);
+            let visible: Vec<u64> = request.seqs.iter().copied().filter(|seq| from.is_visible(*seq)).collect();
+            let (moved, inserted) = transfer(&mut from, &mut to, &visible, |message| {
+                if message.content.dead_letter_source_arn.is_some() {
+                    let mut content = (*message.content).clone();
+                    content.dead_letter_source_arn = None;
+                    message.content = Arc::new(content);
+                }
+                message.enqueued_at = request.now;
+                message.visible_at = request.now;
+                message.receive_count = 0;
+                message.first_received_at = None;
+                message.received_at = None;
+                message.receipt_nonce = 0;
+            });
+            count = moved.len();
+            if count == 0 {
+                return Ok(0);
+            }
+            let (from_id, to_id) = (request.from, request.to);
+            ticket = self.append(|| LogRecord::MessagesMoved { from: from_id, to: to_id, seqs: moved, messages: inserted });
+        }
+        ticket.wait().await?;
+        Ok(count)
+    }
+
+    async fn last_seq(&self, queue: QueueId) -> Result<u64, StoreError> {
+        let entry = self.queue(queue)?;
+        let state = entry.state.lock();
+        Ok(state.next_seq.saturating_sub(1))
+    }
+
+    async fn put_move_task(&self, task: MoveTaskRecord) -> Result<(), StoreError> {
+        let ticket;
+        {
+            let mut registry = self.registry.write();
+            ticket = self.append(|| LogRecord::MoveTaskPut(task.clone()));
+            registry.replay(LogRecord::MoveTaskPut(task));
+        }
+        ticket.wait().await
+    }
+
+    async fn move_tasks(&self) -> Result<Vec<MoveTaskRecord>, StoreError> {
+        Ok(self.registry.read().move_tasks.values().cloned().collect())
+    }
+
     async fn reset(&self) -> Result<(), StoreError> {
         let ticket;
         {
@@ -650,6 +838,47 @@ mod tests {
         assert_eq!(counts, QueueCounts { visible: 1, in_flight: 1, delayed: 0 });
         let outcome = store.delete_messages(queue, &[receipt]).await.expect("delete");
         assert_eq!(outcome, vec![DeleteOutcome::Deleted]);
+    }
+
+    #[tokio::test]
+    async fn reopen_restores_moves_and_tasks() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let (source, dead_letter, task) = {
+            let store = EmbeddedStore::open(directory.path()).expect("open store");
+            let source = crate::conformance::create(&store, &key("orders")).await;
+            let dead_letter = crate::conformance::create(&store, &key("orders-dlq")).await;
+            store.send_messages(source, crate::conformance::messages(2, 0)).await.expect("send");
+            let redrive = Redrive {
+                dead_letter_queue: dead_letter,
+                max_receive_count: 1,
+                source_arn: "arn:aws:sqs:us-east-1:000000000000:orders".into(),
+                reset_enqueue_time: false,
+            };
+            let request = |now| ReceiveRequest { redrive: Some(&redrive), ..crate::conformance::receive(now, 10, 10) };
+            store.receive_messages(source, request(0)).await.expect("receive");
+            let outcome = store.receive_messages(source, request(10)).await.expect("receive moves");
+            assert_eq!(outcome.moved_to_dead_letter_queue, 2);
+            let task = MoveTaskRecord {
+                task_id: "task-1".into(),
+                source_arn: "arn:aws:sqs:us-east-1:000000000000:orders-dlq".into(),
+                source_queue: dead_letter,
+                destination_arn: None,
+                max_messages_per_second: None,
+                status: "RUNNING".into(),
+                moved: 0,
+                to_move: 2,
+                up_to_seq: 2,
+                failure_reason: None,
+                started_at: 10,
+            };
+            store.put_move_task(task.clone()).await.expect("put task");
+            (source, dead_letter, task)
+        };
+
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        assert_eq!(store.queue_counts(source, 10, u64::MAX).await.expect("counts"), QueueCounts::default());
+        assert_eq!(store.queue_counts(dead_letter, 10, u64::MAX).await.expect("counts").visible, 2);
+        assert_eq!(store.move_tasks().await.expect("tasks"), [task]);
     }
 
     #[tokio::test]

@@ -277,6 +277,16 @@ impl QueueState {
         self.attempts.insert(id.to_string(), Attempt { started_at, claims });
     }
 
+    /// Returns up to `max` visible messages with sequence numbers up to
+    /// `up_to_seq`, oldest first.
+    pub fn movable(&self, up_to_seq: u64, max: usize) -> Vec<&StoredMessage> {
+        self.visible.range(..=up_to_seq).take(max).filter_map(|seq| self.messages.get(seq)).collect()
+    }
+
+    pub fn is_visible(&self, seq: u64) -> bool {
+        self.visible.contains(&seq)
+    }
+
     pub fn next_visible_at(&self) -> Option<Timestamp> {
         self.pending.first().map(|&(visible_at, _)| visible_at)
     }
@@ -369,6 +379,7 @@ mod tests {
                 sent_at: enqueued_at,
                 message_group_id: None,
                 message_deduplication_id: None,
+                dead_letter_source_arn: None,
             }),
             enqueued_at,
             visible_at,

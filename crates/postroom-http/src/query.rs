@@ -159,10 +159,13 @@ pub fn encode_response(operation: SqsOperation, result: &Value, request_id: &str
     let name = operation.name();
     let mut writer = XmlWriter::new();
     writer.open_with_namespace(&format!("{name}Response"), NAMESPACE);
-    if result.as_object().is_some_and(|object| !object.is_empty()) {
+    let has_members = result.as_object().is_some_and(|object| !object.is_empty());
+    if has_members {
         writer.open(&format!("{name}Result"));
         write_members(&mut writer, operation, result);
         writer.close(&format!("{name}Result"));
+    } else if operation.has_output() {
+        writer.empty(&format!("{name}Result"));
     }
     writer.open("ResponseMetadata");
     writer.element("RequestId", request_id);
@@ -339,7 +342,8 @@ mod tests {
             "MessageAttributes": {"a": {"DataType": "String", "StringValue": "x"}}
         }]});
         let xml = encode_response(SqsOperation::ReceiveMessage, &result, "r1");
-        assert!(xml.contains("<ReceiveMessageResult><Message><MessageId>m1</MessageId>"), "{xml}");
+        assert!(xml.contains("<ReceiveMessageResult><Message>"), "{xml}");
+        assert!(xml.contains("<MessageId>m1</MessageId>"), "{xml}");
         assert!(xml.contains("<Attribute><Name>SentTimestamp</Name><Value>1</Value></Attribute>"), "{xml}");
         assert!(
             xml.contains("<MessageAttribute><Name>a</Name><Value><DataType>String</DataType><StringValue>x</StringValue></Value></MessageAttribute>"),
@@ -349,8 +353,10 @@ mod tests {
     }
 
     #[test]
-    fn empty_result_has_no_result_element() {
+    fn empty_results() {
         let xml = encode_response(SqsOperation::DeleteQueue, &json!({}), "r1");
-        assert!(!xml.contains("DeleteQueueResult"), "{xml}");
+        assert!(!xml.contains("DeleteQueueResult"), "an operation without output has no result element: {xml}");
+        let xml = encode_response(SqsOperation::ReceiveMessage, &json!({}), "r1");
+        assert!(xml.contains("<ReceiveMessageResult/>"), "an empty output keeps its element: {xml}");
     }
 }

@@ -105,3 +105,51 @@ pub fn default_attributes() -> BTreeMap<String, String> {
     attributes.insert("SqsManagedSseEnabled".to_string(), "true".to_string());
     attributes
 }
+
+/// A parsed `RedrivePolicy`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedrivePolicy {
+    pub dead_letter_target_arn: String,
+    pub max_receive_count: u32,
+}
+
+/// Range of `maxReceiveCount` in a redrive policy.
+pub const MAX_RECEIVE_COUNT_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
+
+impl RedrivePolicy {
+    /// Parses a redrive policy whose shape the service has checked:
+    /// `{"deadLetterTargetArn": "...", "maxReceiveCount": N}`, with the count
+    /// as a number or a string of digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let arn = value.get("deadLetterTargetArn")?.as_str()?.to_string();
+        let count = match value.get("maxReceiveCount")? {
+            serde_json::Value::Number(number) => number.as_u64()?,
+            serde_json::Value::String(text) => text.trim().parse().ok()?,
+            _ => return None,
+        };
+        Some(Self { dead_letter_target_arn: arn, max_receive_count: u32::try_from(count).ok()? })
+    }
+
+    /// Writes the canonical form that SQS returns.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "deadLetterTargetArn": self.dead_letter_target_arn,
+            "maxReceiveCount": self.max_receive_count,
+        })
+        .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redrive_policy_round_trip() {
+        let policy = RedrivePolicy { dead_letter_target_arn: "arn:aws:sqs:us-east-1:000000000000:dlq".into(), max_receive_count: 5 };
+        assert_eq!(RedrivePolicy::parse(&policy.to_json()), Some(policy));
+        let spaced = r#"{ "maxReceiveCount" : 3, "deadLetterTargetArn" : "arn:aws:sqs:us-east-1:000000000000:d" }"#;
+        assert_eq!(RedrivePolicy::parse(spaced).map(|p| p.max_receive_count), Some(3));
+    }
+}

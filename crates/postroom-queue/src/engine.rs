@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use postroom_store::{
     AttributeValue, ChangeVisibilityOutcome, CreateQueueOutcome, CreateQueueRequest, Deduplication, DeleteOutcome,
     MessageContent, NewMessage, PurgeOutcome, QueueCounts, QueueId, QueueKey, QueueRecord, QueueUpdate, ReceiveRequest,
-    SendOutcome, Store, StoreError, Timestamp, VisibilityChange,
+    Redrive, SendOutcome, Store, StoreError, Timestamp, VisibilityChange,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -92,6 +92,9 @@ pub struct QueueEngine {
     /// Set when the server stops, so that long polls return at once.
     stopping: std::sync::atomic::AtomicBool,
     stop: Notify,
+    /// Messages moved to a dead-letter queue on receive, by source queue.
+    dead_letter_moves: Mutex<HashMap<QueueKey, u64>>,
+    pub(crate) move_tasks: crate::move_task::MoveTasks,
 }
 
 impl QueueEngine {
@@ -102,6 +105,8 @@ impl QueueEngine {
             waiters: Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             stop: Notify::new(),
+            dead_letter_moves: Mutex::new(HashMap::new()),
+            move_tasks: crate::move_task::MoveTasks::default(),
         }
     }
 
@@ -117,7 +122,7 @@ impl QueueEngine {
         self.waiters.lock().entry(queue).or_default().clone()
     }
 
-    fn wake(&self, queue: QueueId) {
+    pub(crate) fn wake(&self, queue: QueueId) {
         if let Some(notify) = self.waiters.lock().get(&queue) {
             notify.notify_waiters();
         }
@@ -214,6 +219,7 @@ impl QueueEngine {
                 sent_at: now,
                 message_group_id: message.message_group_id,
                 message_deduplication_id: deduplication_id,
+                dead_letter_source_arn: None,
             });
             new_messages.push(NewMessage { content, visible_at: now + delay * 1000, deduplication });
         }
@@ -243,6 +249,7 @@ impl QueueEngine {
         let wait_seconds = options.wait_time_seconds.unwrap_or(config.receive_message_wait_time_seconds);
         let deadline = self.clock.now().saturating_add(wait_seconds * 1000);
         let notify = self.notifier(queue.id);
+        let redrive = self.redrive_of(queue).await?;
         loop {
             // Registering before the attempt means that a send completing
             // between the attempt and the wait still wakes this poll.
@@ -263,8 +270,21 @@ impl QueueEngine {
                 fifo,
                 attempt_id: options.attempt_id.filter(|_| fifo),
                 attempt_window_ms: config::RECEIVE_ATTEMPT_WINDOW_SECONDS * 1000,
+                redrive: redrive.as_ref(),
             };
             let outcome = self.store.receive_messages(queue.id, request).await.map_err(not_found_as_queue)?;
+            if outcome.moved_to_dead_letter_queue > 0 {
+                if let Some(redrive) = &redrive {
+                    tracing::debug!(
+                        queue = %redrive.source_arn,
+                        count = outcome.moved_to_dead_letter_queue,
+                        "moved messages to the dead-letter queue"
+                    );
+                    *self.dead_letter_moves.lock().entry(queue.key.clone()).or_default() +=
+                        outcome.moved_to_dead_letter_queue as u64;
+                    self.wake(redrive.dead_letter_queue);
+                }
+            }
             if !outcome.messages.is_empty() || now >= deadline || stopping {
                 return Ok(outcome
                     .messages
@@ -288,6 +308,29 @@ impl QueueEngine {
                 return Err(EngineError::QueueNotFound);
             }
         }
+    }
+
+    /// Resolves the queue's `RedrivePolicy` to its dead-letter queue. A
+    /// policy whose dead-letter queue no longer exists moves nothing.
+    async fn redrive_of(&self, queue: &QueueRecord) -> Result<Option<Redrive>, EngineError> {
+        let Some(policy) = queue.attributes.get("RedrivePolicy") else { return Ok(None) };
+        let Some(parsed) = crate::config::RedrivePolicy::parse(policy) else { return Ok(None) };
+        let Some(target_key) = crate::arn::parse_queue_arn(&parsed.dead_letter_target_arn) else { return Ok(None) };
+        let Some(target) = self.store.get_queue(&target_key).await? else { return Ok(None) };
+        Ok(Some(Redrive {
+            dead_letter_queue: target.id,
+            max_receive_count: parsed.max_receive_count,
+            source_arn: crate::arn::queue_arn(&queue.key),
+            reset_enqueue_time: config::is_fifo(&queue.attributes),
+        }))
+    }
+
+    /// Messages moved to a dead-letter queue on receive since the start,
+    /// by source queue.
+    pub fn dead_letter_moves(&self) -> Vec<(QueueKey, u64)> {
+        let mut moves: Vec<_> = self.dead_letter_moves.lock().iter().map(|(k, v)| (k.clone(), *v)).collect();
+        moves.sort();
+        moves
     }
 
     /// Deletes messages by receipt handle, one result per handle.
@@ -379,11 +422,14 @@ impl QueueEngine {
     pub fn stop_long_polls(&self) {
         self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         self.stop.notify_waiters();
+        self.move_tasks.cancel_all();
     }
 
     /// Removes every resource and wakes every long poll.
     pub async fn reset(&self) -> Result<(), EngineError> {
+        self.move_tasks.cancel_all();
         self.store.reset().await?;
+        self.dead_letter_moves.lock().clear();
         for (_, notify) in self.waiters.lock().drain() {
             notify.notify_waiters();
         }

@@ -9,11 +9,14 @@
 //! The engine speaks in typed values and [`EngineError`]; the AWS error codes
 //! and messages belong to the service layer above it.
 
+pub mod arn;
 mod clock;
 pub mod config;
 pub mod digest;
 mod engine;
+mod move_task;
 pub mod receipt;
 
 pub use clock::Clock;
 pub use engine::*;
+pub use move_task::{MoveTaskError, MoveTaskStatus, StartMoveTask};

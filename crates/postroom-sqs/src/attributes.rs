@@ -110,6 +110,14 @@ pub fn validate(attributes: &BTreeMap<String, String>, creating: bool) -> Result
             continue;
         }
         match name.as_str() {
+            // The service checks a redrive policy against the queues it
+            // names before storing it.
+            "RedrivePolicy" if !value.is_empty() => {
+                validated.set.insert(name.clone(), value.clone());
+            }
+            "RedriveAllowPolicy" if !value.is_empty() => {
+                validated.set.insert(name.clone(), redrive_allow_policy(value)?);
+            }
             "Policy" | "RedrivePolicy" | "RedriveAllowPolicy" => {
                 if value.is_empty() {
                     validated.remove.push(name.clone());
@@ -170,6 +178,80 @@ pub fn validate(attributes: &BTreeMap<String, String>, creating: bool) -> Result
         }
     }
     Ok(validated)
+}
+
+/// Sources allowed to use a queue as their dead-letter queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedriveAllowPolicy {
+    AllowAll,
+    DenyAll,
+    ByQueue(Vec<String>),
+}
+
+impl RedriveAllowPolicy {
+    /// Reads the canonical form stored by [`redrive_allow_policy`].
+    pub fn parse(text: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        match value.get("redrivePermission")?.as_str()? {
+            "allowAll" => Some(Self::AllowAll),
+            "denyAll" => Some(Self::DenyAll),
+            "byQueue" => Some(Self::ByQueue(
+                value.get("sourceQueueArns")?.as_array()?.iter().filter_map(|arn| arn.as_str().map(str::to_string)).collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    pub fn allows(&self, source_arn: &str) -> bool {
+        match self {
+            Self::AllowAll => true,
+            Self::DenyAll => false,
+            Self::ByQueue(arns) => arns.iter().any(|arn| arn == source_arn),
+        }
+    }
+}
+
+/// Maximum number of source queues in a `byQueue` redrive allow policy.
+const MAX_ALLOWED_SOURCE_QUEUES: usize = 10;
+
+/// Checks a `RedriveAllowPolicy` and returns its canonical form.
+fn redrive_allow_policy(text: &str) -> Result<String, SqsError> {
+    let invalid = |reason: &str| SqsError::invalid_parameter("RedriveAllowPolicy", text, reason);
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| invalid("The policy is not valid JSON."))?;
+    let object = value.as_object().ok_or_else(|| invalid("The policy must be a JSON object."))?;
+    if let Some(key) = object.keys().find(|key| *key != "redrivePermission" && *key != "sourceQueueArns") {
+        return Err(invalid(&format!("Unknown key {key}; the policy takes redrivePermission and sourceQueueArns.")));
+    }
+    let permission = object
+        .get("redrivePermission")
+        .and_then(|p| p.as_str())
+        .ok_or_else(|| invalid("The policy must contain redrivePermission: allowAll, denyAll or byQueue."))?;
+    let arns = object.get("sourceQueueArns");
+    match permission {
+        "allowAll" | "denyAll" => {
+            if arns.is_some() {
+                return Err(invalid("sourceQueueArns is allowed only when redrivePermission is byQueue."));
+            }
+            Ok(serde_json::json!({"redrivePermission": permission}).to_string())
+        }
+        "byQueue" => {
+            let arns = arns
+                .and_then(|a| a.as_array())
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| invalid("byQueue needs sourceQueueArns with 1 to 10 queue ARNs."))?;
+            if arns.len() > MAX_ALLOWED_SOURCE_QUEUES {
+                return Err(invalid("sourceQueueArns can list at most 10 queue ARNs."));
+            }
+            for arn in arns {
+                let valid = arn.as_str().and_then(postroom_queue::arn::parse_queue_arn).is_some();
+                if !valid {
+                    return Err(invalid(&format!("{arn} is not a queue ARN.")));
+                }
+            }
+            Ok(serde_json::json!({"redrivePermission": "byQueue", "sourceQueueArns": arns}).to_string())
+        }
+        other => Err(invalid(&format!("{other} is not a redrive permission; use allowAll, denyAll or byQueue."))),
+    }
 }
 
 /// Checks the names of a `GetQueueAttributes` request and expands `All`.
@@ -253,6 +335,29 @@ mod tests {
                 assert_eq!(error.kind, ErrorKind::InvalidAttributeValue);
             }
         }
+    }
+
+    #[test]
+    fn redrive_allow_policies() {
+        let by_queue = r#"{"redrivePermission":"byQueue","sourceQueueArns":["arn:aws:sqs:us-east-1:000000000000:a"]}"#;
+        let canonical = redrive_allow_policy(by_queue).expect("valid policy");
+        let parsed = RedriveAllowPolicy::parse(&canonical).expect("parses");
+        assert!(parsed.allows("arn:aws:sqs:us-east-1:000000000000:a"));
+        assert!(!parsed.allows("arn:aws:sqs:us-east-1:000000000000:b"));
+        for bad in [
+            "not json",
+            r#"{"redrivePermission":"maybe"}"#,
+            r#"{"redrivePermission":"byQueue"}"#,
+            r#"{"redrivePermission":"byQueue","sourceQueueArns":["nope"]}"#,
+            r#"{"redrivePermission":"allowAll","sourceQueueArns":["arn:aws:sqs:us-east-1:000000000000:a"]}"#,
+            r#"{"redrivePermission":"allowAll","extra":1}"#,
+        ] {
+            let error = redrive_allow_policy(bad).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidParameterValue, "{bad}");
+        }
+        let eleven: Vec<String> = (0..11).map(|i| format!("arn:aws:sqs:us-east-1:000000000000:q{i}")).collect();
+        let too_many = serde_json::json!({"redrivePermission": "byQueue", "sourceQueueArns": eleven}).to_string();
+        assert!(redrive_allow_policy(&too_many).is_err());
     }
 
     #[test]

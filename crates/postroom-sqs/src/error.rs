@@ -24,6 +24,7 @@ pub enum ErrorKind {
     QueueDoesNotExist,
     QueueNameExists,
     ReceiptHandleIsInvalid,
+    ResourceNotFoundException,
     SerializationException,
     TooManyEntriesInBatchRequest,
     UnknownOperation,
@@ -55,6 +56,7 @@ impl ErrorKind {
             QueueDoesNotExist => "AWS.SimpleQueueService.NonExistentQueue",
             QueueNameExists => "QueueAlreadyExists",
             ReceiptHandleIsInvalid => "ReceiptHandleIsInvalid",
+            ResourceNotFoundException => "ResourceNotFoundException",
             SerializationException => "SerializationException",
             TooManyEntriesInBatchRequest => "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
             UnsupportedOperation => "AWS.SimpleQueueService.UnsupportedOperation",
@@ -85,6 +87,7 @@ impl ErrorKind {
             QueueDoesNotExist => "com.amazonaws.sqs#QueueDoesNotExist",
             QueueNameExists => "com.amazonaws.sqs#QueueNameExists",
             ReceiptHandleIsInvalid => "com.amazonaws.sqs#ReceiptHandleIsInvalid",
+            ResourceNotFoundException => "com.amazonaws.sqs#ResourceNotFoundException",
             SerializationException => "com.amazon.coral.service#SerializationException",
             TooManyEntriesInBatchRequest => "com.amazonaws.sqs#TooManyEntriesInBatchRequest",
             UnknownOperation => "com.amazon.coral.service#UnknownOperationException",
@@ -96,7 +99,7 @@ impl ErrorKind {
         use ErrorKind::*;
         match self {
             InternalError => 500,
-            InvalidAddress | ReceiptHandleIsInvalid => 404,
+            InvalidAddress | ReceiptHandleIsInvalid | ResourceNotFoundException => 404,
             OverLimit | PurgeQueueInProgress => 403,
             _ => 400,
         }

@@ -9,6 +9,7 @@
 mod attributes;
 mod error;
 mod messages;
+mod move_tasks;
 mod operation;
 mod queues;
 mod service;

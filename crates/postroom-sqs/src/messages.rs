@@ -200,6 +200,7 @@ fn render_message(delivered: DeliveredMessage, system_names: &[&str], selection:
             "MessageDeduplicationId" => content.message_deduplication_id.clone(),
             "MessageGroupId" => content.message_group_id.clone(),
             "AWSTraceHeader" => content.system_attributes.get("AWSTraceHeader").and_then(|v| v.string_value.clone()),
+            "DeadLetterQueueSourceArn" => content.dead_letter_source_arn.clone(),
             _ => None,
         };
         if let Some(value) = value {

@@ -53,6 +53,26 @@ operations!(
     UntagQueue,
 );
 
+impl SqsOperation {
+    /// Returns whether the operation has an output shape. Query responses of
+    /// such operations carry a `<NameResult>` element even when it is empty.
+    pub fn has_output(self) -> bool {
+        use SqsOperation::*;
+        !matches!(
+            self,
+            AddPermission
+                | ChangeMessageVisibility
+                | DeleteMessage
+                | DeleteQueue
+                | PurgeQueue
+                | RemovePermission
+                | SetQueueAttributes
+                | TagQueue
+                | UntagQueue
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

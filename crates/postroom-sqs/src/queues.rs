@@ -118,6 +118,12 @@ impl SqsService {
             }
             (false, _) => validate::queue_name(&name)?,
         }
+        let key = QueueKey { account: context.account.clone(), region: context.region.clone(), name };
+        let mut validated = validated;
+        if let Some(policy) = validated.set.get("RedrivePolicy").cloned() {
+            let canonical = self.check_redrive_policy(&key, fifo, &policy).await?;
+            validated.set.insert("RedrivePolicy".into(), canonical);
+        }
         let mut requested = if fifo { attributes::fifo_defaults() } else { BTreeMap::new() };
         requested.extend(validated.set.clone());
         attributes::check_combination(&requested)?;
@@ -125,7 +131,6 @@ impl SqsService {
         if input.tags.len() > MAX_TAGS {
             return Err(SqsError::new(ErrorKind::InvalidParameterValue, format!("A queue can have at most {MAX_TAGS} tags.")));
         }
-        let key = QueueKey { account: context.account.clone(), region: context.region.clone(), name };
         let outcome = self.engine.create_queue(key.clone(), requested, input.tags).await?;
         if let CreateQueueOutcome::Exists(existing) = outcome {
             let mut requested = validated.set;
@@ -194,7 +199,12 @@ impl SqsService {
     ) -> Result<Empty, SqsError> {
         let queue = self.resolve(context, input.queue_url.as_deref()).await?;
         let requested = input.attributes.ok_or_else(|| SqsError::missing_parameter("Attributes"))?;
-        let validated = attributes::validate(&requested, false)?;
+        let mut validated = attributes::validate(&requested, false)?;
+        if let Some(policy) = validated.set.get("RedrivePolicy").cloned() {
+            let fifo = postroom_queue::config::is_fifo(&queue.attributes);
+            let canonical = self.check_redrive_policy(&queue.key, fifo, &policy).await?;
+            validated.set.insert("RedrivePolicy".into(), canonical);
+        }
         let mut resulting = queue.attributes.clone();
         resulting.extend(validated.set.clone());
         attributes::check_combination(&resulting)?;
@@ -309,6 +319,52 @@ impl SqsService {
         Ok(Empty {})
     }
 
+    /// Checks a `RedrivePolicy` against the queues it names and returns its
+    /// canonical form.
+    async fn check_redrive_policy(&self, source: &QueueKey, source_fifo: bool, text: &str) -> Result<String, SqsError> {
+        let invalid = |reason: &str| SqsError::invalid_parameter("RedrivePolicy", text, reason);
+        let value: Value = serde_json::from_str(text).map_err(|_| invalid("Redrive policy is not a valid JSON map."))?;
+        let object = value.as_object().ok_or_else(|| invalid("Redrive policy is not a valid JSON map."))?;
+        if let Some(key) = object.keys().find(|key| *key != "deadLetterTargetArn" && *key != "maxReceiveCount") {
+            return Err(invalid(&format!("Redrive policy contains the unknown key {key}.")));
+        }
+        let arn = object
+            .get("deadLetterTargetArn")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("Redrive policy does not contain mandatory attribute: deadLetterTargetArn."))?;
+        let count = match object.get("maxReceiveCount") {
+            Some(Value::Number(number)) => number.as_i64(),
+            Some(Value::String(text)) => text.trim().parse::<i64>().ok(),
+            _ => return Err(invalid("Redrive policy does not contain mandatory attribute: maxReceiveCount.")),
+        }
+        .ok_or_else(|| invalid("Invalid value for maxReceiveCount: valid values are from 1 to 1000 both inclusive."))?;
+        let range = postroom_queue::config::MAX_RECEIVE_COUNT_RANGE;
+        if count < i64::from(*range.start()) || count > i64::from(*range.end()) {
+            return Err(invalid(&format!(
+                "Invalid value for maxReceiveCount: {count}, valid values are from 1 to 1000 both inclusive."
+            )));
+        }
+        let target_key = postroom_queue::arn::parse_queue_arn(arn).ok_or_else(|| invalid("Invalid value for deadLetterTargetArn."))?;
+        if target_key.account != source.account || target_key.region != source.region {
+            return Err(invalid("Dead-letter queue must be in the same account and region as the source queue."));
+        }
+        if &target_key == source {
+            return Err(invalid("A queue cannot be its own dead-letter queue."));
+        }
+        let target = self.engine.store().get_queue(&target_key).await.map_err(SqsError::internal)?;
+        let target = target.ok_or_else(|| invalid("Dead letter target does not exist."))?;
+        if postroom_queue::config::is_fifo(&target.attributes) != source_fifo {
+            return Err(invalid("Dead-letter queue must be same type of queue as the source."));
+        }
+        if let Some(allow) = target.attributes.get("RedriveAllowPolicy").and_then(|t| attributes::RedriveAllowPolicy::parse(t)) {
+            if !allow.allows(&queue_arn(source)) {
+                return Err(invalid("The RedriveAllowPolicy of the dead-letter queue does not allow this source queue."));
+            }
+        }
+        let policy = postroom_queue::config::RedrivePolicy { dead_letter_target_arn: arn.to_string(), max_receive_count: count as u32 };
+        Ok(policy.to_json())
+    }
+
     /// Lists the queues whose `RedrivePolicy` names this queue as their
     /// dead-letter queue.
     pub(crate) async fn list_dead_letter_source_queues(
@@ -324,13 +380,7 @@ impl SqsService {
             .engine
             .list_queues(&queue.key.account, &queue.key.region, "", after.as_deref(), usize::MAX)
             .await?;
-        let mut sources = all.into_iter().filter(|candidate| {
-            candidate
-                .attributes
-                .get("RedrivePolicy")
-                .and_then(|text| serde_json::from_str::<Value>(text).ok())
-                .is_some_and(|policy| policy["deadLetterTargetArn"] == arn.as_str())
-        });
+        let mut sources = all.into_iter().filter(|candidate| is_source_of(candidate, &arn));
         let limit = max_results.unwrap_or(MAX_LIST_RESULTS as u64) as usize;
         let page: Vec<_> = sources.by_ref().take(limit).collect();
         let next_token = match (sources.next().is_some(), max_results) {
@@ -364,4 +414,14 @@ fn one_or_many(mut values: Vec<String>) -> Value {
     } else {
         Value::from(values)
     }
+}
+
+/// Returns whether `candidate` names the queue of `arn` as its dead-letter
+/// queue.
+pub(crate) fn is_source_of(candidate: &postroom_store::QueueRecord, arn: &str) -> bool {
+    candidate
+        .attributes
+        .get("RedrivePolicy")
+        .and_then(|text| postroom_queue::config::RedrivePolicy::parse(text))
+        .is_some_and(|policy| policy.dead_letter_target_arn == arn)
 }

@@ -32,9 +32,7 @@ impl RequestContext {
     }
 }
 
-pub fn queue_arn(key: &QueueKey) -> String {
-    format!("arn:aws:sqs:{}:{}:{}", key.region, key.account, key.name)
-}
+pub use postroom_queue::arn::queue_arn;
 
 /// The SQS API over a queue engine.
 pub struct SqsService {
@@ -75,11 +73,9 @@ impl SqsService {
             DeleteMessageBatch => respond(self.delete_message_batch(context, parse(input)?).await),
             ChangeMessageVisibility => respond(self.change_message_visibility(context, parse(input)?).await),
             ChangeMessageVisibilityBatch => respond(self.change_message_visibility_batch(context, parse(input)?).await),
-            // TODO: message move tasks come with the dead-letter queue work.
-            StartMessageMoveTask | CancelMessageMoveTask | ListMessageMoveTasks => Err(SqsError::new(
-                ErrorKind::UnsupportedOperation,
-                format!("The operation {} is not supported by this server yet.", operation.name()),
-            )),
+            StartMessageMoveTask => respond(self.start_message_move_task(context, parse(input)?).await),
+            ListMessageMoveTasks => respond(self.list_message_move_tasks(context, parse(input)?).await),
+            CancelMessageMoveTask => respond(self.cancel_message_move_task(context, parse(input)?).await),
         }
     }
 

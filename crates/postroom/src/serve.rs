@@ -48,6 +48,10 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         ClockKind::Manual => Clock::manual(),
     };
     let engine = Arc::new(QueueEngine::new(store.clone(), clock));
+    let resumed = engine.resume_move_tasks().await.context("resuming message move tasks")?;
+    if resumed > 0 {
+        tracing::info!(count = resumed, "resumed message move tasks");
+    }
     let app = Arc::new(App::new(engine.clone(), options.default_account.clone(), options.max_request_bytes));
 
     let listener = tokio::net::TcpListener::bind(options.listen)

@@ -400,17 +400,16 @@ async fn long_poll_wakes_on_send() {
 }
 
 #[tokio::test]
-async fn unimplemented_operation_names_itself() {
+async fn move_tasks_of_unknown_queue() {
     let server = Server::start(Options::default());
     let error = server
         .client()
         .list_message_move_tasks()
-        .source_arn("arn:aws:sqs:us-east-1:000000000000:orders")
+        .source_arn("arn:aws:sqs:us-east-1:000000000000:missing")
         .send()
         .await
-        .expect_err("not built yet");
-    assert_eq!(error_code(&error), "AWS.SimpleQueueService.UnsupportedOperation");
-    assert!(error.message().unwrap_or_default().contains("ListMessageMoveTasks"));
+        .expect_err("no such queue");
+    assert_eq!(error_code(&error), "ResourceNotFoundException");
 }
 
 #[tokio::test]

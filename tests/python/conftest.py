@@ -104,17 +104,22 @@ def clock_now_ms(server: PostroomServer):
     return server.clock_now_ms
 
 
-@pytest.fixture
-def sqs(endpoint: str):
-    return make_sqs_client(endpoint)
+@pytest.fixture(scope="session")
+def sqs(server: PostroomServer):
+    # One client for the session: creating a boto3 client takes tens of milliseconds.
+    return make_sqs_client(server.endpoint)
 
 
-@pytest.fixture
-def sqs_for(endpoint: str):
-    """Return a factory of clients with another access key or region."""
+@pytest.fixture(scope="session")
+def sqs_for(server: PostroomServer):
+    """Return a factory of clients with another access key or region, one per combination."""
+    clients = {}
 
     def factory(*, access_key_id: str = ACCESS_KEY_ID, region: str = REGION):
-        return make_sqs_client(endpoint, access_key_id=access_key_id, region=region)
+        key = (access_key_id, region)
+        if key not in clients:
+            clients[key] = make_sqs_client(server.endpoint, access_key_id=access_key_id, region=region)
+        return clients[key]
 
     return factory
 
@@ -212,19 +217,16 @@ def query(endpoint: str):
     """Return a function that posts a query-protocol form and parses the XML response.
 
     `path` selects the request path, for example a queue's path
-    `/000000000000/name` in place of a QueueUrl parameter. Parameters with
-    dots go in through `**{"MessageAttribute.1.Name": "x"}`.
+    `/000000000000/name` in place of a QueueUrl parameter. `headers` adds or
+    replaces request headers. Parameters with dots go in through
+    `**{"MessageAttribute.1.Name": "x"}`.
     """
 
-    def post(action: str, *, path: str = "/", **params) -> QueryResponse:
+    def post(action: str, *, path: str = "/", headers: dict | None = None, **params) -> QueryResponse:
         form = {"Action": action, "Version": "2012-11-05"}
         form.update({key: str(value) for key, value in params.items()})
-        response = requests.post(
-            f"{endpoint}{path}",
-            data=form,
-            headers={"Authorization": QUERY_AUTHORIZATION},
-            timeout=30,
-        )
+        request_headers = {"Authorization": QUERY_AUTHORIZATION, **(headers or {})}
+        response = requests.post(f"{endpoint}{path}", data=form, headers=request_headers, timeout=30)
         root = ElementTree.fromstring(response.content)
         namespace = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else None
         strip_namespaces(root)

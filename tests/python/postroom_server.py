@@ -79,7 +79,7 @@ class PostroomServer:
         # A file left by an earlier process would point at a dead port.
         self.address_path.unlink(missing_ok=True)
         self._log_file = open(self.log_path, "ab")
-        # The server reads POSTROOM_* settings from the environment; only the flags count here.
+        # The server also reads POSTROOM_* variables, so drop them to let only the flags decide.
         environment = {key: value for key, value in os.environ.items() if not key.startswith("POSTROOM_")}
         self.process = subprocess.Popen(
             self.command(),
@@ -136,22 +136,22 @@ class PostroomServer:
             f"(last error: {last_error}); log:\n{self.log_tail()}"
         )
 
-    def stop(self) -> int:
-        """Send SIGTERM, wait for the exit and return the exit code.
+    def stop(self, signal_number: int = signal.SIGTERM) -> int:
+        """Send SIGTERM (or `signal_number`), wait for the exit and return the exit code.
 
         Falls back to SIGKILL when the process has not exited within
         STOP_TIMEOUT_SECONDS, and then raises TimeoutError.
         """
         assert self.process is not None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal_number)
             try:
                 self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise TimeoutError(
-                    f"postroom (PID {self.process.pid}) ignored SIGTERM for "
-                    f"{STOP_TIMEOUT_SECONDS} s and was killed"
+                    f"postroom (PID {self.process.pid}) did not exit within "
+                    f"{STOP_TIMEOUT_SECONDS} s of signal {signal_number} and was killed"
                 ) from None
         self._close_log()
         return self.process.returncode

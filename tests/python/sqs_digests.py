@@ -2,11 +2,11 @@
 
 botocore 1.44 does not check these digests itself (unlike the Java and Go
 SDKs), so the tests compute them here and compare. The attribute digest
-follows the SQS Developer Guide ("Calculating the MD5 message digest for
-message attributes"): attributes sorted by name, each encoded as
-length-prefixed name, length-prefixed data type, one transport byte
-(1 for String and Number, 2 for Binary) and the length-prefixed value,
-with every length a 4-byte big-endian integer.
+follows the SQS Developer Guide, section "Calculating the MD5 message digest
+for message attributes". The attributes are sorted by name. Each one is
+encoded as its length-prefixed name, its length-prefixed data type, one
+transport byte (1 for String and Number, 2 for Binary) and its
+length-prefixed value. Every length is a 4-byte big-endian integer.
 """
 
 from __future__ import annotations

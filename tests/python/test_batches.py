@@ -203,7 +203,8 @@ def test_send_batch_too_long(sqs, queue_url):
 
 
 def test_send_batch_too_long_counts_attributes(sqs, queue_url):
-    # Each entry is 512 KiB of body plus a 1-byte name, a 6-byte type and a 1-byte value.
+    # Entry a adds a 1-byte name, a 6-byte type and a 1-byte value to 512 KiB of body,
+    # so the batch is 8 bytes over 1 MiB.
     half = "a" * (512 * 1024)
     attributes = {"n": {"DataType": "String", "StringValue": "x"}}
     entries = [
@@ -291,7 +292,7 @@ def test_change_visibility_batch_all_successful(sqs, queue_url):
     assert len(receive_all(sqs, queue_url)) == 2
 
 
-def test_change_visibility_batch_forged_handle_fails_entry(sqs, queue_url):
+def test_change_visibility_batch_forged_handle(sqs, queue_url):
     messages = send_and_receive(sqs, queue_url, 1)
     entries = [
         {"Id": "real", "ReceiptHandle": messages[0]["ReceiptHandle"], "VisibilityTimeout": 0},
@@ -307,7 +308,7 @@ def test_change_visibility_batch_forged_handle_fails_entry(sqs, queue_url):
     assert len(receive_all(sqs, queue_url)) == 1
 
 
-def test_change_visibility_batch_out_of_range_fails_entry(sqs, queue_url, advance):
+def test_change_visibility_batch_out_of_range(sqs, queue_url, advance):
     messages = send_and_receive(sqs, queue_url, 2)
     entries = [
         {"Id": "valid", "ReceiptHandle": messages[0]["ReceiptHandle"], "VisibilityTimeout": 100},
@@ -323,7 +324,7 @@ def test_change_visibility_batch_out_of_range_fails_entry(sqs, queue_url, advanc
     assert [message["MessageId"] for message in receive_all(sqs, queue_url)] == [messages[1]["MessageId"]]
 
 
-def test_change_visibility_batch_not_in_flight_fails_entry(sqs, queue_url, advance):
+def test_change_visibility_batch_not_in_flight(sqs, queue_url, advance):
     messages = send_and_receive(sqs, queue_url, 1)
     advance(30)
     entries = [{"Id": "expired", "ReceiptHandle": messages[0]["ReceiptHandle"], "VisibilityTimeout": 60}]

@@ -43,7 +43,7 @@ class Poll:
         return self._thread.is_alive()
 
     def messages(self, timeout: float = POLL_RETURN_SECONDS) -> list[dict]:
-        """Wait for the poll to return and give its messages; fail if it is still waiting."""
+        """Wait for the poll to return and return its messages. Fail the test if it is still waiting."""
         self._thread.join(timeout)
         if self._thread.is_alive():
             pytest.fail(f"long poll still waiting after {timeout} s of real time")

@@ -117,6 +117,13 @@ def test_query_message_move_task_unsupported(query, main_url, action, params):
     assert action in response.error_message
 
 
+def test_query_queue_url_uses_host_header(query):
+    # The request still goes to 127.0.0.1. Only the Host header names another authority.
+    response = query("CreateQueue", QueueName="main", headers={"Host": "sqs.example.test:9999"})
+
+    assert response.text_of("CreateQueueResult/QueueUrl") == f"http://sqs.example.test:9999{QUEUE_PATH}"
+
+
 # Queue operations
 
 
@@ -370,6 +377,15 @@ def test_query_receive_message_xml_shape(query, main_url):
     assert message.findtext("MD5OfMessageAttributes") == md5_of_attributes(user)
 
 
+def test_query_body_carriage_returns_round_trip(query, main_url):
+    # A bare CR in XML text reads back as LF unless the server escapes it as a character reference.
+    send(query, main_url, "line 1\r\nline 2\rline 3")
+
+    messages = receive_messages(query, main_url)
+
+    assert messages[0].findtext("Body") == "line 1\r\nline 2\rline 3"
+
+
 def test_query_receive_message_system_attribute_name(query, main_url):
     send(query, main_url, "hello")
 
@@ -379,12 +395,25 @@ def test_query_receive_message_system_attribute_name(query, main_url):
     assert names == ["SentTimestamp"]
 
 
-def test_query_receive_message_empty(query, main_url):
-    response = query("ReceiveMessage", QueueUrl=main_url)
+@pytest.mark.parametrize(
+    "action, params",
+    [
+        ("ReceiveMessage", {"QueueUrl": None}),
+        ("ListQueues", {"QueueNamePrefix": "nothing-matches"}),
+        ("ListQueueTags", {"QueueUrl": None}),
+        ("GetQueueAttributes", {"QueueUrl": None, "AttributeName.1": "Policy"}),
+    ],
+)
+def test_query_empty_result_element(query, main_url, action, params):
+    # SQS always sends the <ActionResult> element, empty when there is nothing to return.
+    params = {key: main_url if key == "QueueUrl" else value for key, value in params.items()}
 
+    response = query(action, **params)
+
+    result = response.root.find(f"{action}Result")
     assert response.status_code == 200
-    assert response.root.find("ReceiveMessageResult") is not None
-    assert response.root.findall("ReceiveMessageResult/Message") == []
+    assert result is not None, f"no <{action}Result> in {response.text}"
+    assert len(result) == 0
 
 
 def test_query_delete_message(query, main_url):

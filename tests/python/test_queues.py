@@ -123,11 +123,18 @@ def test_queue_names_case_sensitive(sqs):
     assert sorted(sqs.list_queues()["QueueUrls"]) == sorted([lower, upper])
 
 
-def test_create_fifo_queue_rejected(sqs):
-    with pytest.raises(ClientError):
-        sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true"})
+def test_create_queue_fifo_suffix_without_attribute(sqs):
+    with pytest.raises(ClientError) as raised:
+        sqs.create_queue(QueueName="jobs.fifo")
 
-    assert sqs.list_queues().get("QueueUrls", []) == []
+    assert error_code(raised.value) == "InvalidParameterValue"
+
+
+def test_create_queue_fifo_attribute_without_suffix(sqs):
+    with pytest.raises(ClientError) as raised:
+        sqs.create_queue(QueueName="jobs", Attributes={"FifoQueue": "true"})
+
+    assert error_code(raised.value) in ("InvalidParameterValue", "InvalidAttributeValue")
 
 
 def test_create_queue_with_tags(sqs):
@@ -251,7 +258,7 @@ def test_list_queues_prefix_no_match(sqs):
     assert sqs.list_queues(QueueNamePrefix="gamma").get("QueueUrls", []) == []
 
 
-def test_list_queues_without_max_results_has_no_token(sqs):
+def test_list_queues_no_token_by_default(sqs):
     for index in range(3):
         sqs.create_queue(QueueName=f"queue-{index}")
 
@@ -478,6 +485,26 @@ def test_redrive_policy_stored(sqs, queue_url):
     stored = json.loads(get_attributes(sqs, queue_url, "RedrivePolicy")["RedrivePolicy"])
     assert stored["deadLetterTargetArn"] == queue_arn("main-dlq")
     assert int(stored["maxReceiveCount"]) == 3
+
+
+def test_redrive_policy_missing_target_queue(sqs, queue_url):
+    redrive = {"deadLetterTargetArn": queue_arn("no-such-queue"), "maxReceiveCount": 3}
+
+    with pytest.raises(ClientError) as raised:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"RedrivePolicy": json.dumps(redrive)})
+
+    assert error_code(raised.value) in ("InvalidParameterValue", "InvalidAttributeValue")
+
+
+@pytest.mark.parametrize("count", [0, 1001])
+def test_redrive_policy_count_out_of_range(sqs, queue_url, count):
+    sqs.create_queue(QueueName="main-dlq")
+    redrive = {"deadLetterTargetArn": queue_arn("main-dlq"), "maxReceiveCount": count}
+
+    with pytest.raises(ClientError) as raised:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"RedrivePolicy": json.dumps(redrive)})
+
+    assert error_code(raised.value) in ("InvalidParameterValue", "InvalidAttributeValue")
 
 
 def test_redrive_allow_policy_stored(sqs, queue_url):

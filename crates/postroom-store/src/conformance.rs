@@ -36,6 +36,7 @@ where
     fifo_redrive_restarts_retention(factory().await.as_ref()).await;
     move_resets_delivery_state(factory().await.as_ref()).await;
     move_tasks_are_stored(factory().await.as_ref()).await;
+    leases_exclude_other_holders(factory().await.as_ref()).await;
 }
 
 fn key(name: &str) -> QueueKey {
@@ -515,4 +516,13 @@ async fn move_tasks_are_stored(store: &dyn Store) {
     assert_eq!(store.move_tasks().await.expect("list"), [task]);
     store.reset().await.expect("reset");
     assert!(store.move_tasks().await.expect("list").is_empty());
+}
+
+async fn leases_exclude_other_holders(store: &dyn Store) {
+    assert!(store.acquire_lease("task-1", "node-a", 0, 100).await.expect("acquire"));
+    assert!(!store.acquire_lease("task-1", "node-b", 50, 150).await.expect("acquire"), "node-a holds it");
+    assert!(store.acquire_lease("task-1", "node-a", 60, 160).await.expect("renew"), "the holder renews");
+    assert!(store.acquire_lease("task-2", "node-b", 60, 160).await.expect("acquire"), "leases are independent");
+    assert!(store.acquire_lease("task-1", "node-b", 160, 260).await.expect("take over"), "an expired lease is free");
+    assert!(!store.acquire_lease("task-1", "node-a", 170, 270).await.expect("acquire"));
 }

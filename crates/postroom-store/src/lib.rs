@@ -9,6 +9,8 @@
 //!   write-ahead log in one data directory, with group commit so that
 //!   concurrent requests share one `fdatasync`. It also runs with no log at
 //!   all (`--in-memory`).
+//! - [`postgres::PostgresStore`]: tables in a PostgreSQL database that
+//!   several stateless nodes share.
 //!
 //! The queue engine decides the rules (timeouts, limits, receipt handle
 //! encoding); a store applies each change atomically and durably.
@@ -16,6 +18,7 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod postgres;
 mod types;
 
 pub use types::*;
@@ -36,6 +39,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Returns whether changes outlive the process.
     fn is_durable(&self) -> bool;
+
+    /// Registers the function to call when another node changed a queue.
+    /// A store whose changes all pass through this process never calls it.
+    fn set_change_listener(&self, _listener: ChangeListener) {}
+
+    /// Longest time a long poll may sleep without a wake-up before it looks
+    /// again, for stores that can miss a change made elsewhere.
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `expires_at`,
+    /// unless another holder's lease is still valid at `now`. Work that must
+    /// run once per cluster runs under a lease.
+    async fn acquire_lease(&self, name: &str, holder: &str, now: Timestamp, expires_at: Timestamp) -> Result<bool, StoreError>;
 
     /// Creates a queue, or returns the live queue of the same key.
     ///

@@ -278,4 +278,12 @@ pub enum StoreError {
     Poisoned,
     #[error("the data directory cannot be opened: {0}")]
     Open(String),
+    /// The database could not be reached or failed the operation; a retry
+    /// may succeed.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
+
+/// Function a store calls when another node changed a queue so that a
+/// message may have become receivable.
+pub type ChangeListener = std::sync::Arc<dyn Fn(QueueId) + Send + Sync>;

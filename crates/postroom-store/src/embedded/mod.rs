@@ -88,6 +88,9 @@ pub struct EmbeddedStore {
     next_nonce: AtomicU64,
     /// Estimate of the bytes that a compacted log would take.
     live_bytes: AtomicU64,
+    /// Leases by name: holder and expiry. One process is the whole cluster
+    /// here, so they need no persistence.
+    leases: Mutex<HashMap<String, (String, Timestamp)>>,
 }
 
 impl EmbeddedStore {
@@ -118,6 +121,7 @@ impl EmbeddedStore {
             data_dir,
             next_nonce: AtomicU64::new(random_seed()),
             live_bytes: AtomicU64::new(0),
+            leases: Mutex::new(HashMap::new()),
         }
     }
 
@@ -684,6 +688,17 @@ impl Store for EmbeddedStore {
         state.promote(now);
         state.expire(now, retention_ms);
         Ok(state.counts())
+    }
+
+    async fn acquire_lease(&self, name: &str, holder: &str, now: Timestamp, expires_at: Timestamp) -> Result<bool, StoreError> {
+        let mut leases = self.leases.lock();
+        match leases.get(name) {
+            Some((current, until)) if current != holder && *until > now => Ok(false),
+            _ => {
+                leases.insert(name.to_string(), (holder.to_string(), expires_at));
+                Ok(true)
+            }
+        }
     }
 
     async fn movable_messages(

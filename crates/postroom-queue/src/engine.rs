@@ -87,8 +87,11 @@ pub struct QueueEngine {
     store: Arc<dyn Store>,
     clock: Clock,
     /// One notifier per queue with long polls waiting, woken whenever a
-    /// message may have become receivable.
-    waiters: Mutex<HashMap<QueueId, Arc<Notify>>>,
+    /// message may have become receivable, here or, through the store's
+    /// change listener, on another node.
+    waiters: Arc<Mutex<HashMap<QueueId, Arc<Notify>>>>,
+    /// Identity of this engine as a lease holder.
+    pub(crate) node_id: String,
     /// Set when the server stops, so that long polls return at once.
     stopping: std::sync::atomic::AtomicBool,
     stop: Notify,
@@ -99,10 +102,18 @@ pub struct QueueEngine {
 
 impl QueueEngine {
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        let waiters: Arc<Mutex<HashMap<QueueId, Arc<Notify>>>> = Arc::default();
+        let listener_waiters = waiters.clone();
+        store.set_change_listener(Arc::new(move |queue| {
+            if let Some(notify) = listener_waiters.lock().get(&queue) {
+                notify.notify_waiters();
+            }
+        }));
         Self {
             store,
             clock,
-            waiters: Mutex::new(HashMap::new()),
+            waiters,
+            node_id: uuid::Uuid::new_v4().to_string(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             stop: Notify::new(),
             dead_letter_moves: Mutex::new(HashMap::new()),
@@ -201,8 +212,9 @@ impl QueueEngine {
             };
             let deduplication = deduplication_id.as_ref().filter(|_| fifo).map(|id| Deduplication {
                 key: match (&message.message_group_id, per_group) {
-                    // The NUL separator cannot occur in a group id.
-                    (Some(group), true) => format!("{group}\u{0}{id}"),
+                    // Group ids are printable ASCII without spaces, so a space
+                    // separates the two parts unambiguously.
+                    (Some(group), true) => format!("{group} {id}"),
                     _ => id.clone(),
                 },
                 expires_at: now + config::DEDUPLICATION_WINDOW_SECONDS * 1000,
@@ -299,10 +311,19 @@ impl QueueEngine {
                     .collect());
             }
             let wake_at = outcome.next_visible_at.map_or(deadline, |at| at.min(deadline));
+            // A store that can miss a change made on another node sets a
+            // bound on how long a poll sleeps before it looks again.
+            let fallback = async {
+                match self.store.poll_interval() {
+                    Some(interval) => tokio::time::sleep(interval).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = &mut notified => {}
                 () = &mut stopped => {}
                 () = self.clock.sleep_until(wake_at) => {}
+                () = fallback => {}
             }
             if self.store.get_queue(&queue.key).await?.is_none_or(|current| current.id != queue.id) {
                 return Err(EngineError::QueueNotFound);
@@ -415,6 +436,19 @@ impl QueueEngine {
         let config = QueueConfig::from_attributes(&queue.attributes);
         let retention_ms = config.message_retention_period * 1000;
         Ok(self.store.queue_counts(queue.id, self.clock.now(), retention_ms).await.map_err(not_found_as_queue)?)
+    }
+
+    /// Completes once the engine stops.
+    pub(crate) async fn stopped(&self) {
+        loop {
+            let stopped = self.stop.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            stopped.await;
+        }
     }
 
     /// Makes long polls in progress, and any that start later, return what

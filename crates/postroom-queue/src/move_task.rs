@@ -4,9 +4,13 @@
 //! A task moves the messages that were in the dead-letter queue when it
 //! started and are visible, in batches that are each one atomic store
 //! operation, so a crash can repeat no move and lose no message. Progress
-//! is stored after every batch. A server that restarts resumes its running
-//! tasks. A task with a rate limit moves at most that many messages per
-//! second of the server clock.
+//! is stored after every batch. A task with a rate limit moves at most that
+//! many messages per second of the server clock.
+//!
+//! A task runs under a lease in the store, renewed with every batch, so on
+//! several nodes sharing a database it runs on one of them. Every node scans
+//! for running tasks whose lease has lapsed and takes them over, which is
+//! also how a restarted server resumes its tasks.
 
 use crate::arn::{parse_queue_arn, queue_arn};
 use crate::engine::{EngineError, QueueEngine};
@@ -19,6 +23,12 @@ use tokio::sync::Notify;
 
 /// Largest number of messages moved in one store operation.
 const BATCH: usize = 100;
+/// Lifetime of a task lease on the server clock, in milliseconds.
+const LEASE_MS: u64 = 30_000;
+
+fn lease_name(task_id: &str) -> String {
+    format!("move-task/{task_id}")
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MoveTaskStatus {
@@ -123,7 +133,9 @@ impl QueueEngine {
         };
         self.store().put_move_task(task.clone()).await?;
         tracing::info!(task = %task.task_id, source = %task.source_arn, to_move = task.to_move, "started a message move task");
-        self.spawn_move_task(task.clone());
+        if self.take_lease(&task.task_id).await? {
+            self.spawn_move_task(task.clone());
+        }
         Ok(task)
     }
 
@@ -135,7 +147,8 @@ impl QueueEngine {
         Ok(tasks)
     }
 
-    /// Asks a running task to stop and returns it as it stands.
+    /// Asks a running task to stop and returns it as it stands. The node
+    /// that runs the task notices within one batch.
     pub async fn cancel_move_task(&self, task_id: &str) -> Result<MoveTaskRecord, MoveTaskError> {
         let tasks = self.store().move_tasks().await?;
         let mut task = tasks.into_iter().find(|task| task.task_id == task_id).ok_or(MoveTaskError::NotFound)?;
@@ -143,12 +156,10 @@ impl QueueEngine {
             return Err(MoveTaskError::NotRunning);
         }
         let control = self.move_tasks.controls.lock().get(task_id).cloned();
-        task.status = match control {
-            Some(_) => MoveTaskStatus::Cancelling,
-            None => MoveTaskStatus::Cancelled,
-        }
-        .as_str()
-        .to_string();
+        // A task that no node runs ends at once.
+        let orphaned = control.is_none() && self.take_lease(task_id).await?;
+        let status = if orphaned { MoveTaskStatus::Cancelled } else { MoveTaskStatus::Cancelling };
+        task.status = status.as_str().to_string();
         self.store().put_move_task(task.clone()).await?;
         if let Some(control) = control {
             control.cancel.store(true, Ordering::SeqCst);
@@ -158,20 +169,48 @@ impl QueueEngine {
         Ok(task)
     }
 
-    /// Resumes the tasks that were running when the server stopped.
+    async fn take_lease(&self, task_id: &str) -> Result<bool, StoreError> {
+        let now = self.clock().now();
+        self.store().acquire_lease(&lease_name(task_id), &self.node_id, now, now + LEASE_MS).await
+    }
+
+    /// Takes over the running tasks that no node holds, and ends cancelled
+    /// ones that no node runs. Returns how many tasks it started here.
     pub async fn resume_move_tasks(self: &Arc<Self>) -> Result<usize, EngineError> {
         let mut resumed = 0;
         for mut task in self.store().move_tasks().await? {
+            let running_here = self.move_tasks.controls.lock().contains_key(&task.task_id);
+            let active = task.status == MoveTaskStatus::Running.as_str() || task.status == MoveTaskStatus::Cancelling.as_str();
+            if running_here || !active || !self.take_lease(&task.task_id).await? {
+                continue;
+            }
             if task.status == MoveTaskStatus::Running.as_str() {
                 tracing::info!(task = %task.task_id, source = %task.source_arn, "resuming a message move task");
                 self.spawn_move_task(task);
                 resumed += 1;
-            } else if task.status == MoveTaskStatus::Cancelling.as_str() {
+            } else {
                 task.status = MoveTaskStatus::Cancelled.as_str().to_string();
                 self.store().put_move_task(task).await?;
             }
         }
         Ok(resumed)
+    }
+
+    /// Runs [`Self::resume_move_tasks`] now and then every half lease on the
+    /// server clock, until the server stops.
+    pub async fn supervise_move_tasks(self: Arc<Self>) {
+        loop {
+            match self.resume_move_tasks().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "took over message move tasks"),
+                Err(error) => tracing::warn!(%error, "scanning message move tasks failed"),
+            }
+            let next = self.clock().now() + LEASE_MS / 2;
+            tokio::select! {
+                () = self.clock().sleep_until(next) => {}
+                () = self.stopped() => return,
+            }
+        }
     }
 
     fn spawn_move_task(self: &Arc<Self>, task: MoveTaskRecord) {
@@ -212,6 +251,17 @@ impl QueueEngine {
             }
             if control.cancel.load(Ordering::SeqCst) {
                 return Ok(Finished::Cancelled);
+            }
+            // The lease keeps other nodes off the task; the stored status
+            // carries a cancel made on another node.
+            if !self.take_lease(&task.task_id).await.map_err(|error| error.to_string())? {
+                return Ok(Finished::Stopped);
+            }
+            let stored = self.store().move_tasks().await.map_err(|error| error.to_string())?;
+            match stored.iter().find(|stored| stored.task_id == task.task_id).map(|stored| stored.status.as_str()) {
+                Some("RUNNING") => {}
+                Some("CANCELLING") => return Ok(Finished::Cancelled),
+                _ => return Ok(Finished::Stopped),
             }
 
             let second_started = self.clock().now();

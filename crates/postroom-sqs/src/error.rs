@@ -26,6 +26,7 @@ pub enum ErrorKind {
     ReceiptHandleIsInvalid,
     ResourceNotFoundException,
     SerializationException,
+    ServiceUnavailable,
     TooManyEntriesInBatchRequest,
     UnknownOperation,
     UnsupportedOperation,
@@ -58,6 +59,7 @@ impl ErrorKind {
             ReceiptHandleIsInvalid => "ReceiptHandleIsInvalid",
             ResourceNotFoundException => "ResourceNotFoundException",
             SerializationException => "SerializationException",
+            ServiceUnavailable => "ServiceUnavailable",
             TooManyEntriesInBatchRequest => "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
             UnsupportedOperation => "AWS.SimpleQueueService.UnsupportedOperation",
         }
@@ -89,6 +91,7 @@ impl ErrorKind {
             ReceiptHandleIsInvalid => "com.amazonaws.sqs#ReceiptHandleIsInvalid",
             ResourceNotFoundException => "com.amazonaws.sqs#ResourceNotFoundException",
             SerializationException => "com.amazon.coral.service#SerializationException",
+            ServiceUnavailable => "com.amazonaws.sqs#ServiceUnavailable",
             TooManyEntriesInBatchRequest => "com.amazonaws.sqs#TooManyEntriesInBatchRequest",
             UnknownOperation => "com.amazon.coral.service#UnknownOperationException",
             UnsupportedOperation => "com.amazonaws.sqs#UnsupportedOperation",
@@ -99,6 +102,7 @@ impl ErrorKind {
         use ErrorKind::*;
         match self {
             InternalError => 500,
+            ServiceUnavailable => 503,
             InvalidAddress | ReceiptHandleIsInvalid | ResourceNotFoundException => 404,
             OverLimit | PurgeQueueInProgress => 403,
             _ => 400,
@@ -108,7 +112,7 @@ impl ErrorKind {
     /// Returns whether the client caused the error (`Sender`) or the server did
     /// (`Receiver`).
     pub fn is_sender_fault(self) -> bool {
-        self != ErrorKind::InternalError
+        !matches!(self, ErrorKind::InternalError | ErrorKind::ServiceUnavailable)
     }
 }
 
@@ -166,6 +170,10 @@ impl From<postroom_queue::EngineError> for SqsError {
             EngineError::PurgeInProgress => SqsError::new(
                 ErrorKind::PurgeQueueInProgress,
                 "Only one PurgeQueue operation on a queue is allowed every 60 seconds.",
+            ),
+            EngineError::Store(error @ postroom_store::StoreError::Unavailable(_)) => SqsError::new(
+                ErrorKind::ServiceUnavailable,
+                format!("The service is unavailable; retry the request. Cause: {error}"),
             ),
             EngineError::Store(error) => SqsError::internal(error),
         }

@@ -33,8 +33,34 @@ pub enum ClockKind {
     Manual,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// One data directory, no other process.
+    Embedded,
+    /// A PostgreSQL database that several nodes can share.
+    Postgres,
+}
+
 #[derive(Clone, Debug, Args)]
 pub struct ServeOptions {
+    /// Backend that keeps the state.
+    #[arg(long, env = "POSTROOM_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+
+    /// PostgreSQL connection URL for `--store postgres`, such as
+    /// postgres://user:password@host:5432/database (TLS is not supported).
+    #[arg(long, env = "POSTROOM_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Connections in the PostgreSQL pool.
+    #[arg(long, env = "POSTROOM_DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: usize,
+
+    /// PostgreSQL schema that holds the tables, created when missing. Nodes
+    /// that share a schema share their state.
+    #[arg(long, env = "POSTROOM_DATABASE_SCHEMA", default_value = "public")]
+    pub database_schema: String,
+
     /// Address and port to listen on. Port 0 picks a free port, which is
     /// logged and written to `<data-dir>/postroom.addr`.
     #[arg(long, env = "POSTROOM_LISTEN", default_value = "127.0.0.1:4566")]
@@ -45,9 +71,9 @@ pub struct ServeOptions {
     #[arg(long, env = "POSTROOM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Keep everything in memory and write nothing to disk; all state is
+    /// Keep everything in memory and write nothing to disk, so all state is
     /// lost when the server stops. The address file is still written when
-    /// --data-dir is given.
+    /// --data-dir is given. Applies to the embedded store.
     #[arg(long, env = "POSTROOM_IN_MEMORY")]
     pub in_memory: bool,
 

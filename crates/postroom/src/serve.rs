@@ -1,10 +1,11 @@
 //! `postroom serve`: wiring, startup and shutdown.
 
-use crate::cli::{ClockKind, ServeOptions};
+use crate::cli::{ClockKind, ServeOptions, StoreKind};
 use anyhow::Context as _;
 use postroom_http::App;
 use postroom_queue::{Clock, QueueEngine};
 use postroom_store::embedded::EmbeddedStore;
+use postroom_store::postgres::{PostgresOptions, PostgresStore};
 use postroom_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,29 +30,46 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 }
 
 async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let data_dir = match (&options.data_dir, options.in_memory) {
+    let embedded_on_disk = options.store == StoreKind::Embedded && !options.in_memory;
+    let data_dir = match (&options.data_dir, embedded_on_disk) {
         (Some(path), _) => Some(path.clone()),
-        (None, false) => Some(default_data_dir()?),
-        (None, true) => None,
+        (None, true) => Some(default_data_dir()?),
+        (None, false) => None,
     };
 
-    let embedded = if options.in_memory {
-        Arc::new(EmbeddedStore::in_memory())
-    } else {
-        let path = data_dir.as_ref().context("the durable store needs a data directory")?;
-        let opened = tokio::task::block_in_place(|| EmbeddedStore::open(path));
-        Arc::new(opened.with_context(|| format!("opening the store in {}", path.display()))?)
+    let mut embedded = None;
+    let store: Arc<dyn Store> = match options.store {
+        StoreKind::Embedded if options.in_memory => {
+            let store = Arc::new(EmbeddedStore::in_memory());
+            embedded = Some(store.clone());
+            store
+        }
+        StoreKind::Embedded => {
+            let path = data_dir.as_ref().context("the embedded store needs a data directory")?;
+            let opened = tokio::task::block_in_place(|| EmbeddedStore::open(path));
+            let store = Arc::new(opened.with_context(|| format!("opening the store in {}", path.display()))?);
+            embedded = Some(store.clone());
+            store
+        }
+        StoreKind::Postgres => {
+            let url = options
+                .database_url
+                .clone()
+                .context("--store postgres needs --database-url (or POSTROOM_DATABASE_URL)")?;
+            let postgres = PostgresOptions {
+                url,
+                pool_size: options.database_pool_size,
+                schema: options.database_schema.clone(),
+            };
+            Arc::new(PostgresStore::connect(postgres).await.context("connecting to PostgreSQL")?)
+        }
     };
-    let store: Arc<dyn Store> = embedded.clone();
     let clock = match options.clock {
         ClockKind::System => Clock::System,
         ClockKind::Manual => Clock::manual(),
     };
     let engine = Arc::new(QueueEngine::new(store.clone(), clock));
-    let resumed = engine.resume_move_tasks().await.context("resuming message move tasks")?;
-    if resumed > 0 {
-        tracing::info!(count = resumed, "resumed message move tasks");
-    }
+    tokio::spawn(engine.clone().supervise_move_tasks());
     let app = Arc::new(App::new(engine.clone(), options.default_account.clone(), options.max_request_bytes));
 
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -84,7 +102,9 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     postroom_http::serve(listener, app, shutdown).await;
 
     store.flush().await.context("flushing the store")?;
-    embedded.close();
+    if let Some(embedded) = embedded {
+        embedded.close();
+    }
     tracing::info!("postroom stopped");
     Ok(())
 }

@@ -45,8 +45,17 @@ pub struct PostgresStore {
     listen_task: tokio::task::JoinHandle<()>,
 }
 
-pub(crate) fn db_error(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+/// Converts a database error, with the causes that its message leaves out
+/// (`db error` alone says little).
+pub(crate) fn db_error(error: impl std::error::Error) -> StoreError {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    StoreError::Unavailable(text)
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {

@@ -1,5 +1,9 @@
 //! A real server process for end-to-end tests, driven by aws-sdk-sqs and by
 //! raw HTTP requests.
+//!
+//! With `POSTROOM_TEST_STORE=postgres` and `POSTROOM_TEST_DATABASE_URL`
+//! set, every server runs on PostgreSQL, each in a schema of its own, and
+//! a restart on the same data directory reuses its schema.
 
 #![allow(dead_code)]
 
@@ -40,12 +44,34 @@ impl Server {
 
     /// Starts a server on an existing data directory, which outlives it.
     pub fn start_in(data_dir: &Path, options: Options) -> Self {
+        let schema = schema_for(data_dir);
+        Self::launch(data_dir, options, schema.as_deref())
+    }
+
+    /// Starts one node of a cluster: a server on the PostgreSQL schema
+    /// `schema`, which other nodes may share.
+    pub fn start_node(schema: &str, manual_clock: bool) -> Self {
+        let temporary = tempfile::tempdir().expect("temporary directory");
+        let options = Options { in_memory: false, manual_clock };
+        let mut server = Self::launch(temporary.path(), options, Some(schema));
+        server._temporary = Some(temporary);
+        server
+    }
+
+    fn launch(data_dir: &Path, options: Options, schema: Option<&str>) -> Self {
         let address_file = data_dir.join("postroom.addr");
         let _ = std::fs::remove_file(&address_file);
         let mut command = Command::new(env!("CARGO_BIN_EXE_postroom"));
         command.args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"]).arg(data_dir);
-        if options.in_memory {
-            command.arg("--in-memory");
+        match (schema, postgres_url()) {
+            (Some(schema), Some(url)) => {
+                command.args(["--store", "postgres", "--database-url", &url, "--database-schema", schema]);
+                command.args(["--database-pool-size", "4"]);
+            }
+            _ if options.in_memory => {
+                command.arg("--in-memory");
+            }
+            _ => {}
         }
         if options.manual_clock {
             command.args(["--clock", "manual"]);
@@ -137,6 +163,31 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// URL of the test database when the tests run on PostgreSQL.
+pub fn postgres_url() -> Option<String> {
+    if std::env::var("POSTROOM_TEST_STORE").as_deref() != Ok("postgres") {
+        return None;
+    }
+    std::env::var("POSTROOM_TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())
+}
+
+/// Schema of the server on `data_dir` when the tests run on PostgreSQL.
+fn schema_for(data_dir: &Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    postgres_url()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    Some(format!("e2e_{:016x}", hasher.finish()))
+}
+
+/// A new schema name for a cluster test.
+pub fn fresh_schema() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("cluster_{:x}_{}_{count}", nanos, std::process::id())
 }
 
 fn form_body(parameters: &[(&str, &str)]) -> String {

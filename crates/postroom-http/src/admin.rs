@@ -1,6 +1,7 @@
-//! The admin API under `/_postroom/`: health, reset and the manual clock.
+//! The admin API under `/_postroom/`: health, reset, the manual clock and
+//! Prometheus metrics.
 //!
-//! It is not an AWS API. Its bodies are plain JSON.
+//! It is not an AWS API. Its bodies are plain JSON, except the metrics.
 
 use crate::router::{App, HttpResponse};
 use bytes::Bytes;
@@ -31,6 +32,12 @@ pub async fn handle(app: &App, request: &Request<Bytes>) -> HttpResponse {
             reply(StatusCode::OK, json!({"now_ms": clock.now(), "manual": clock.is_manual()}))
         }
         (&Method::POST, "/_postroom/clock") => advance_clock(app, request.body()),
+        (&Method::GET, "/_postroom/metrics") => {
+            let body = app.metrics.render(&app.engine).await;
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+            response
+        }
         _ => reply(
             StatusCode::NOT_FOUND,
             json!({"message": format!("{} {} is not an admin endpoint", request.method(), request.uri().path())}),

@@ -8,6 +8,7 @@
 
 mod admin;
 mod identity;
+mod metrics;
 mod query;
 mod router;
 mod server;

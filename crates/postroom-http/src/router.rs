@@ -24,6 +24,7 @@ pub struct App {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     pub version: &'static str,
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub type HttpResponse = Response<Full<Bytes>>;
@@ -43,6 +44,7 @@ impl App {
             default_account,
             max_body_bytes,
             version: env!("CARGO_PKG_VERSION"),
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 
@@ -208,12 +210,23 @@ impl App {
             protocol = ?protocol,
         );
         async {
+            let started = std::time::Instant::now();
             let result = self.sqs.call(operation, context, input).await;
-            match &result {
-                Ok(_) => tracing::debug!("request succeeded"),
-                Err(error) if error.kind.is_sender_fault() => tracing::debug!(%error, "request rejected"),
-                Err(error) => tracing::error!(%error, "request failed"),
-            }
+            let status = match &result {
+                Ok(_) => {
+                    tracing::debug!("request succeeded");
+                    200
+                }
+                Err(error) if error.kind.is_sender_fault() => {
+                    tracing::debug!(%error, "request rejected");
+                    error.kind.status()
+                }
+                Err(error) => {
+                    tracing::error!(%error, "request failed");
+                    error.kind.status()
+                }
+            };
+            self.metrics.record("sqs", operation.name(), status, started.elapsed());
             result
         }
         .instrument(span)

@@ -158,6 +158,8 @@ async fn list_filters_and_pages(store: &dyn Store) {
     assert_eq!(names(page), ["b-orders"]);
     let other_account = store.list_queues("111111111111", "us-east-1", "", None, 100).await.expect("list");
     assert!(other_account.is_empty());
+    let everything = store.all_queues().await.expect("all queues");
+    assert_eq!(everything.len(), 5, "every account and region");
 }
 
 async fn update_changes_attributes_and_tags(store: &dyn Store) {

@@ -84,6 +84,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<QueueRecord>, StoreError>;
 
+    /// Lists every live queue of every account and region.
+    async fn all_queues(&self) -> Result<Vec<QueueRecord>, StoreError>;
+
     /// Applies attribute and tag changes to a queue and returns the result.
     async fn update_queue(
         &self,

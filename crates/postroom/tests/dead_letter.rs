@@ -429,3 +429,32 @@ async fn move_task_resumes_after_restart() {
     assert_eq!(total, 10, "every message is back exactly once");
     assert_eq!(depth(&client, &server.queue_url("dlq")).await, (0, 0));
 }
+
+#[tokio::test]
+async fn metrics_show_dead_letter_depth_and_moves() {
+    let server = Server::start(Options::default());
+    let client = server.client();
+    create(&client, "orders-dlq", &[]).await;
+    let source = create(&client, "orders", &[(QueueAttributeName::RedrivePolicy, redrive_policy("orders-dlq", 1))]).await;
+    for body in ["a", "b"] {
+        client.send_message().queue_url(&source).message_body(body).send().await.expect("send");
+    }
+    for _ in 0..2 {
+        client.receive_message().queue_url(&source).max_number_of_messages(10).visibility_timeout(0).send().await.expect("receive");
+    }
+    let metrics = reqwest::get(format!("{}/_postroom/metrics", server.endpoint()))
+        .await
+        .expect("metrics request")
+        .text()
+        .await
+        .expect("metrics body");
+    let labels = |queue: &str| format!("account=\"{ACCOUNT}\",region=\"us-east-1\",queue=\"{queue}\"");
+    assert!(metrics.contains(&format!("postroom_dead_letter_queue_messages{{{}}} 2", labels("orders-dlq"))), "{metrics}");
+    assert!(metrics.contains(&format!("postroom_dead_letter_moves_total{{{}}} 2", labels("orders"))), "{metrics}");
+    assert!(metrics.contains(&format!("postroom_queue_messages{{{},state=\"visible\"}} 2", labels("orders-dlq"))), "{metrics}");
+    assert!(
+        metrics.contains("postroom_requests_total{service=\"sqs\",operation=\"SendMessage\",status=\"200\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("postroom_request_duration_seconds_count{service=\"sqs\",operation=\"ReceiveMessage\"} 2"), "{metrics}");
+}

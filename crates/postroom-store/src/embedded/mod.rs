@@ -394,6 +394,13 @@ impl Store for EmbeddedStore {
             .collect())
     }
 
+    async fn all_queues(&self) -> Result<Vec<QueueRecord>, StoreError> {
+        let registry = self.registry.read();
+        let mut records: Vec<QueueRecord> = registry.queues.values().map(|entry| entry.record.lock().clone()).collect();
+        records.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(records)
+    }
+
     async fn update_queue(&self, key: &QueueKey, update: QueueUpdate) -> Result<Option<QueueRecord>, StoreError> {
         let ticket;
         let record;

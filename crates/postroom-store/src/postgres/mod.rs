@@ -355,6 +355,19 @@ impl Store for PostgresStore {
         rows.iter().map(Self::queue_from_row).collect()
     }
 
+    async fn all_queues(&self) -> Result<Vec<QueueRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT * FROM queues WHERE deleted_at IS NULL \
+                 ORDER BY account COLLATE \"C\", region COLLATE \"C\", name COLLATE \"C\"",
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(Self::queue_from_row).collect()
+    }
+
     async fn update_queue(&self, key: &QueueKey, update: QueueUpdate) -> Result<Option<QueueRecord>, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db_error)?;

@@ -459,6 +459,43 @@ impl QueueEngine {
         self.move_tasks.cancel_all();
     }
 
+    /// Deletes expired messages of every queue now and then once a minute of
+    /// the server clock, until the server stops. On a shared database one
+    /// node at a time sweeps, under a lease.
+    pub async fn sweep_retention(self: Arc<Self>) {
+        const INTERVAL_MS: u64 = 60_000;
+        loop {
+            let now = self.clock.now();
+            match self.store.acquire_lease("retention-sweep", &self.node_id, now, now + 2 * INTERVAL_MS).await {
+                Ok(true) => self.expire_all(now).await,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "taking the retention sweep lease failed"),
+            }
+            tokio::select! {
+                () = self.clock.sleep_until(now + INTERVAL_MS) => {}
+                () = self.stopped() => return,
+            }
+        }
+    }
+
+    async fn expire_all(&self, now: Timestamp) {
+        let queues = match self.store.all_queues().await {
+            Ok(queues) => queues,
+            Err(error) => {
+                tracing::warn!(%error, "listing queues for the retention sweep failed");
+                return;
+            }
+        };
+        for queue in queues {
+            let retention_ms = QueueConfig::from_attributes(&queue.attributes).message_retention_period * 1000;
+            match self.store.expire_messages(queue.id, now, retention_ms).await {
+                Ok(0) | Err(StoreError::QueueNotFound(_)) => {}
+                Ok(count) => tracing::debug!(queue = %crate::arn::queue_arn(&queue.key), count, "deleted expired messages"),
+                Err(error) => tracing::warn!(%error, queue = %crate::arn::queue_arn(&queue.key), "deleting expired messages failed"),
+            }
+        }
+    }
+
     /// Removes every resource and wakes every long poll.
     pub async fn reset(&self) -> Result<(), EngineError> {
         self.move_tasks.cancel_all();

@@ -156,3 +156,18 @@ async fn concurrent_polls_get_distinct_messages() {
     bodies.sort();
     assert_eq!(bodies, ["m0", "m1", "m2", "m3"]);
 }
+
+#[tokio::test]
+async fn retention_sweep_deletes_expired_messages() {
+    let (engine, queue) = engine_with_queue(&[("MessageRetentionPeriod", "60")]).await;
+    engine.send(&queue, vec![message("old", None)]).await.expect("send");
+    let sweeper = tokio::spawn(engine.clone().sweep_retention());
+    settle().await;
+    engine.clock().advance(Duration::from_secs(60));
+    settle().await;
+    let now = engine.clock().now();
+    let left = engine.store().expire_messages(queue.id, now, 60_000).await.expect("expire");
+    assert_eq!(left, 0, "the sweep deleted the expired message first");
+    engine.stop_long_polls();
+    tokio::time::timeout(Duration::from_secs(5), sweeper).await.expect("the sweep stops").expect("sweeper task");
+}

@@ -137,6 +137,10 @@ pub trait Store: Send + Sync + 'static {
         cooldown_ms: u64,
     ) -> Result<PurgeOutcome, StoreError>;
 
+    /// Deletes the messages of a queue that are older than the retention
+    /// period at `now`. Returns how many.
+    async fn expire_messages(&self, queue: QueueId, now: Timestamp, retention_ms: u64) -> Result<u64, StoreError>;
+
     /// Counts the messages of a queue by state at `now`.
     async fn queue_counts(
         &self,

@@ -70,6 +70,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     };
     let engine = Arc::new(QueueEngine::new(store.clone(), clock));
     tokio::spawn(engine.clone().supervise_move_tasks());
+    tokio::spawn(engine.clone().sweep_retention());
     let app = Arc::new(App::new(engine.clone(), options.default_account.clone(), options.max_request_bytes));
 
     let listener = tokio::net::TcpListener::bind(options.listen)

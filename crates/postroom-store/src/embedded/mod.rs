@@ -689,6 +689,15 @@ impl Store for EmbeddedStore {
         Ok(PurgeOutcome::Purged { count })
     }
 
+    async fn expire_messages(&self, queue: QueueId, now: Timestamp, retention_ms: u64) -> Result<u64, StoreError> {
+        // Expiry is not logged: a replay brings expired messages back, and
+        // the next access drops them again.
+        let entry = self.queue(queue)?;
+        let mut state = entry.state.lock();
+        state.promote(now);
+        Ok(state.expire(now, retention_ms) as u64)
+    }
+
     async fn queue_counts(&self, queue: QueueId, now: Timestamp, retention_ms: u64) -> Result<QueueCounts, StoreError> {
         let entry = self.queue(queue)?;
         let mut state = entry.state.lock();

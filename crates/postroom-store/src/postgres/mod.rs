@@ -428,6 +428,16 @@ impl Store for PostgresStore {
         self.purge(queue, now, cooldown_ms).await
     }
 
+    async fn expire_messages(&self, queue: QueueId, now: Timestamp, retention_ms: u64) -> Result<u64, StoreError> {
+        let Some(cutoff) = now.checked_sub(retention_ms) else { return Ok(0) };
+        let client = self.client().await?;
+        let deleted = client
+            .execute("DELETE FROM messages WHERE queue_id = $1 AND enqueued_at <= $2", &[&big(queue.0), &big(cutoff)])
+            .await
+            .map_err(db_error)?;
+        Ok(deleted)
+    }
+
     async fn queue_counts(&self, queue: QueueId, now: Timestamp, retention_ms: u64) -> Result<QueueCounts, StoreError> {
         self.counts(queue, now, retention_ms).await
     }

@@ -8,15 +8,23 @@ use common::{fresh_schema, postgres_url, Server};
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// Returns whether the suite runs on PostgreSQL, and says so when it skips.
+fn on_postgres() -> bool {
+    if postgres_url().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("POSTROOM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+        "POSTROOM_REQUIRE_POSTGRES=1 but the suite does not run on PostgreSQL"
+    );
+    eprintln!("skipped: cluster tests need POSTROOM_TEST_STORE=postgres");
+    false
+}
+
 /// Starts two nodes on a new schema, or returns `None` when the suite does
 /// not run on PostgreSQL.
 fn two_nodes() -> Option<(Server, Server)> {
-    if postgres_url().is_none() {
-        assert!(
-            std::env::var("POSTROOM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "POSTROOM_REQUIRE_POSTGRES=1 but the suite does not run on PostgreSQL"
-        );
-        eprintln!("skipped: cluster tests need POSTROOM_TEST_STORE=postgres");
+    if !on_postgres() {
         return None;
     }
     let schema = fresh_schema();
@@ -182,4 +190,56 @@ async fn killed_node_loses_nothing() {
     }
     let lost: Vec<_> = acknowledged.difference(&received).collect();
     assert!(lost.is_empty(), "{} acknowledged sends were lost", lost.len());
+}
+
+/// Posts a JSON 1.0 SendMessage and returns the HTTP status.
+async fn raw_send(server: &Server) -> u16 {
+    let body = format!(r#"{{"QueueUrl":"{}","MessageBody":"x"}}"#, server.queue_url("orders"));
+    let response = reqwest::Client::new()
+        .post(server.endpoint())
+        .header("x-amz-target", "AmazonSQS.SendMessage")
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn lost_connections_recover() {
+    if !on_postgres() {
+        return;
+    }
+    // A database of its own, so that ending its sessions leaves the other
+    // tests alone.
+    let url = postgres_url().expect("database URL");
+    let database = format!("lost_{}", fresh_schema());
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+    let driver = tokio::spawn(connection);
+    admin.execute(&format!("CREATE DATABASE {database}"), &[]).await.expect("create database");
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+    let node = Server::start_node_on(&format!("{base}/{database}"), "public", false);
+    node.client().create_queue().queue_name("orders").send().await.expect("create");
+    assert_eq!(raw_send(&node).await, 200);
+
+    admin
+        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", &[&database])
+        .await
+        .expect("terminate sessions");
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let status = raw_send(&node).await;
+        statuses.push(status);
+        if status == 200 {
+            break;
+        }
+    }
+    assert!(statuses.iter().all(|status| *status == 200 || *status == 503), "only retryable failures: {statuses:?}");
+    assert_eq!(statuses.last(), Some(&200), "the pool reconnected: {statuses:?}");
+    let received =
+        node.client().receive_message().queue_url(node.queue_url("orders")).max_number_of_messages(10).send().await.expect("receive");
+    assert!(!received.messages().is_empty());
+    drop(admin);
+    let _ = driver.await;
 }

@@ -170,6 +170,7 @@ async fn listen(config: tokio_postgres::Config, channel: String, listener: Arc<M
                             }
                             Ok(_) => {}
                             Err(error) => {
+                                let error = db_error(error);
                                 tracing::warn!(%error, "the notification connection failed");
                                 break;
                             }
@@ -186,12 +187,18 @@ async fn listen(config: tokio_postgres::Config, channel: String, listener: Arc<M
                             }
                         }
                     }
-                    Err(error) => tracing::warn!(%error, "subscribing to notifications failed"),
+                    Err(error) => {
+                        let error = db_error(error);
+                        tracing::warn!(%error, "subscribing to notifications failed");
+                    }
                 }
                 drop(client);
                 driver.abort();
             }
-            Err(error) => tracing::warn!(%error, "connecting for notifications failed; long polls fall back to polling"),
+            Err(error) => {
+                let error = db_error(error);
+                tracing::warn!(%error, "connecting for notifications failed; long polls fall back to polling");
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -45,27 +45,35 @@ impl Server {
     /// Starts a server on an existing data directory, which outlives it.
     pub fn start_in(data_dir: &Path, options: Options) -> Self {
         let schema = schema_for(data_dir);
-        Self::launch(data_dir, options, schema.as_deref())
+        let url = postgres_url();
+        let database = schema.as_deref().zip(url.as_deref());
+        Self::launch(data_dir, options, database)
     }
 
     /// Starts one node of a cluster: a server on the PostgreSQL schema
     /// `schema`, which other nodes may share.
     pub fn start_node(schema: &str, manual_clock: bool) -> Self {
+        let url = postgres_url().expect("cluster tests run on PostgreSQL");
+        Self::start_node_on(&url, schema, manual_clock)
+    }
+
+    /// Starts one node of a cluster on the database at `url`.
+    pub fn start_node_on(url: &str, schema: &str, manual_clock: bool) -> Self {
         let temporary = tempfile::tempdir().expect("temporary directory");
         let options = Options { in_memory: false, manual_clock };
-        let mut server = Self::launch(temporary.path(), options, Some(schema));
+        let mut server = Self::launch(temporary.path(), options, Some((schema, url)));
         server._temporary = Some(temporary);
         server
     }
 
-    fn launch(data_dir: &Path, options: Options, schema: Option<&str>) -> Self {
+    fn launch(data_dir: &Path, options: Options, database: Option<(&str, &str)>) -> Self {
         let address_file = data_dir.join("postroom.addr");
         let _ = std::fs::remove_file(&address_file);
         let mut command = Command::new(env!("CARGO_BIN_EXE_postroom"));
         command.args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"]).arg(data_dir);
-        match (schema, postgres_url()) {
-            (Some(schema), Some(url)) => {
-                command.args(["--store", "postgres", "--database-url", &url, "--database-schema", schema]);
+        match database {
+            Some((schema, url)) => {
+                command.args(["--store", "postgres", "--database-url", url, "--database-schema", schema]);
                 command.args(["--database-pool-size", "4"]);
             }
             _ if options.in_memory => {

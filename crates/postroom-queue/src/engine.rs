@@ -356,8 +356,10 @@ impl QueueEngine {
 
     /// Deletes messages by receipt handle, one result per handle.
     ///
-    /// A handle that names a message received again since, or one already
-    /// gone, deletes nothing and still succeeds, as in SQS standard queues.
+    /// On a standard queue, a handle that names a message received again
+    /// since, or one already gone, deletes nothing and still succeeds. On a
+    /// FIFO queue such a handle, or one whose visibility timeout has ended,
+    /// has expired.
     pub async fn delete(&self, queue: &QueueRecord, handles: &[&str]) -> Result<Vec<Result<(), ReceiptError>>, EngineError> {
         let mut results: Vec<Result<(), ReceiptError>> = Vec::with_capacity(handles.len());
         let mut receipts = Vec::new();
@@ -373,10 +375,15 @@ impl QueueEngine {
             }
         }
         if !receipts.is_empty() {
-            let outcomes = self.store.delete_messages(queue.id, &receipts).await.map_err(not_found_as_queue)?;
+            let fifo = config::is_fifo(&queue.attributes);
+            let in_flight_at = fifo.then(|| self.clock.now());
+            let outcomes = self.store.delete_messages(queue.id, &receipts, in_flight_at).await.map_err(not_found_as_queue)?;
             for (position, outcome) in positions.into_iter().zip(outcomes) {
-                debug_assert!(matches!(outcome, DeleteOutcome::Deleted | DeleteOutcome::Stale | DeleteOutcome::NotFound));
-                results[position] = Ok(());
+                results[position] = match outcome {
+                    DeleteOutcome::Deleted => Ok(()),
+                    _ if fifo => Err(ReceiptError::Expired),
+                    _ => Ok(()),
+                };
             }
         }
         Ok(results)

@@ -256,15 +256,21 @@ async fn delete_by_receipt(store: &dyn Store) {
     let second = store.receive_messages(queue, receive(20, 1, 10)).await.expect("receive").messages;
     assert_eq!(second[0].seq, first[0].seq, "the oldest message comes back first");
 
-    let outcomes = store.delete_messages(queue, &[old_receipt]).await.expect("delete");
+    let outcomes = store.delete_messages(queue, &[old_receipt], None).await.expect("delete");
     assert_eq!(outcomes, [DeleteOutcome::Stale]);
-    let outcomes = store.delete_messages(queue, &[second[0].receipt, second[0].receipt]).await.expect("delete");
+    let outcomes = store.delete_messages(queue, &[second[0].receipt, second[0].receipt], None).await.expect("delete");
     assert_eq!(outcomes, [DeleteOutcome::Deleted, DeleteOutcome::NotFound]);
     let never_received = Receipt { seq: second[0].seq + 1, nonce: 0 };
-    let outcomes = store.delete_messages(queue, &[never_received]).await.expect("delete");
+    let outcomes = store.delete_messages(queue, &[never_received], None).await.expect("delete");
     assert_eq!(outcomes, [DeleteOutcome::Stale], "a message never received has no valid receipt");
     let counts = store.queue_counts(queue, 20, NO_RETENTION_LIMIT).await.expect("counts");
     assert_eq!(counts.visible, 1);
+
+    let last = store.receive_messages(queue, receive(30, 1, 10)).await.expect("receive").messages;
+    let outcomes = store.delete_messages(queue, &[last[0].receipt], Some(40)).await.expect("delete");
+    assert_eq!(outcomes, [DeleteOutcome::NotInFlight], "the visibility timeout ended at 40");
+    let outcomes = store.delete_messages(queue, &[last[0].receipt], None).await.expect("delete");
+    assert_eq!(outcomes, [DeleteOutcome::Deleted], "without the check the latest receipt deletes");
 }
 
 async fn change_visibility_rules(store: &dyn Store) {
@@ -290,7 +296,7 @@ async fn change_visibility_rules(store: &dyn Store) {
     assert_eq!(again.len(), 1);
     let outcomes = store.change_visibility(queue, &[change(502, 10)]).await.expect("change");
     assert_eq!(outcomes, [ChangeVisibilityOutcome::Stale]);
-    store.delete_messages(queue, &[again[0].receipt]).await.expect("delete");
+    store.delete_messages(queue, &[again[0].receipt], None).await.expect("delete");
     let gone = VisibilityChange { receipt: again[0].receipt, now: 503, visibility_timeout_ms: 1, max_total_ms: 1_000 };
     let outcomes = store.change_visibility(queue, &[gone]).await.expect("change");
     assert_eq!(outcomes, [ChangeVisibilityOutcome::NotFound]);
@@ -368,7 +374,7 @@ async fn fifo_order_and_group_lock(store: &dyn Store) {
     let third = store.receive_messages(queue, fifo(0, 10, 100)).await.expect("receive");
     assert!(third.messages.is_empty(), "every group is locked");
 
-    store.delete_messages(queue, &[first.messages[1].receipt]).await.expect("delete");
+    store.delete_messages(queue, &[first.messages[1].receipt], None).await.expect("delete");
     let locked = store.receive_messages(queue, fifo(50, 10, 100)).await.expect("receive");
     assert!(locked.messages.is_empty(), "one message of group a is still in flight");
     let again = store.receive_messages(queue, fifo(100, 10, 100)).await.expect("receive");
@@ -391,7 +397,7 @@ async fn deduplication_returns_original(store: &dyn Store) {
 
     let received = store.receive_messages(queue, fifo(2_000, 10, 100)).await.expect("receive");
     assert_eq!(received.messages.len(), 1, "the duplicate was not enqueued");
-    store.delete_messages(queue, &[received.messages[0].receipt]).await.expect("delete");
+    store.delete_messages(queue, &[received.messages[0].receipt], None).await.expect("delete");
     let after_delete = store.send_messages(queue, with_key(3_000)).await.expect("send after delete");
     assert_eq!(after_delete, [SendOutcome::Duplicate { seq, message_id: original_id }]);
 
@@ -412,7 +418,7 @@ async fn receive_attempt_repeats(store: &dyn Store) {
     let hidden = store.receive_messages(queue, fifo(149, 10, 100)).await.expect("receive");
     assert_eq!(bodies(&hidden), ["body 2"], "the retry restarted the visibility timeout");
 
-    store.delete_messages(queue, &[first.messages[0].receipt]).await.expect("delete");
+    store.delete_messages(queue, &[first.messages[0].receipt], None).await.expect("delete");
     let changed = store.receive_messages(queue, attempt(150)).await.expect("receive after a change");
     assert_eq!(bodies(&changed), ["body 1"], "an attempt whose messages changed receives anew");
 }

@@ -114,11 +114,14 @@ pub trait Store: Send + Sync + 'static {
         request: ReceiveRequest<'_>,
     ) -> Result<ReceiveOutcome, StoreError>;
 
-    /// Deletes messages by receipt, one outcome per receipt.
+    /// Deletes messages by receipt, one outcome per receipt. With
+    /// `in_flight_at`, a message whose visibility timeout ended by then is
+    /// not deleted ([`DeleteOutcome::NotInFlight`]), as FIFO queues require.
     async fn delete_messages(
         &self,
         queue: QueueId,
         receipts: &[Receipt],
+        in_flight_at: Option<Timestamp>,
     ) -> Result<Vec<DeleteOutcome>, StoreError>;
 
     /// Changes the visibility of received messages, one outcome per change.

@@ -229,6 +229,8 @@ pub enum DeleteOutcome {
     Stale,
     /// No such message: deleted before, expired or purged.
     NotFound,
+    /// The receipt is the latest, but the visibility timeout has ended.
+    NotInFlight,
 }
 
 /// Input of [`crate::Store::change_visibility`] for one message.

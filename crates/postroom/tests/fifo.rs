@@ -348,3 +348,29 @@ async fn consumers_keep_group_order_and_exclusivity() {
     }
     assert_eq!(total, GROUPS * PER_GROUP);
 }
+
+#[tokio::test]
+async fn expired_receipt_cannot_delete() {
+    let server = Server::start(Options::default());
+    let client = server.client();
+    let url = create_fifo(&client, "orders.fifo", &[(QueueAttributeName::ContentBasedDeduplication, "true")]).await;
+    client.send_message().queue_url(&url).message_body("x").message_group_id("g").send().await.expect("send");
+    let first = client.receive_message().queue_url(&url).visibility_timeout(10).send().await.expect("receive");
+    let handle = first.messages()[0].receipt_handle().expect("handle").to_string();
+    server.advance(10.0).await;
+    let expired = client.delete_message().queue_url(&url).receipt_handle(&handle).send().await.expect_err("expired");
+    assert_eq!(error_code(&expired), "InvalidParameterValue");
+    assert!(expired.message().unwrap_or_default().contains("expired"));
+
+    let again = client.receive_message().queue_url(&url).send().await.expect("receive");
+    assert_eq!(again.messages().len(), 1, "the message is still there");
+    let stale = client.delete_message().queue_url(&url).receipt_handle(&handle).send().await.expect_err("stale");
+    assert_eq!(error_code(&stale), "InvalidParameterValue");
+    client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(again.messages()[0].receipt_handle().expect("handle"))
+        .send()
+        .await
+        .expect("the latest receipt deletes");
+}

@@ -594,7 +594,12 @@ impl Store for EmbeddedStore {
         Ok(outcome)
     }
 
-    async fn delete_messages(&self, queue: QueueId, receipts: &[Receipt]) -> Result<Vec<DeleteOutcome>, StoreError> {
+    async fn delete_messages(
+        &self,
+        queue: QueueId,
+        receipts: &[Receipt],
+        in_flight_at: Option<Timestamp>,
+    ) -> Result<Vec<DeleteOutcome>, StoreError> {
         let entry = self.queue(queue)?;
         let ticket;
         let mut outcomes = Vec::with_capacity(receipts.len());
@@ -602,12 +607,18 @@ impl Store for EmbeddedStore {
         {
             let _registry = self.registry.read();
             let mut state = entry.state.lock();
+            if let Some(now) = in_flight_at {
+                state.promote(now);
+            }
             let mut seqs = Vec::new();
             for receipt in receipts {
                 let outcome = match state.check_receipt(receipt) {
                     ReceiptCheck::NotFound => DeleteOutcome::NotFound,
                     ReceiptCheck::Stale => DeleteOutcome::Stale,
-                    ReceiptCheck::Current(_) => DeleteOutcome::Deleted,
+                    ReceiptCheck::Current(message) => match in_flight_at {
+                        Some(now) if !state.is_in_flight(message, now) => DeleteOutcome::NotInFlight,
+                        _ => DeleteOutcome::Deleted,
+                    },
                 };
                 if outcome == DeleteOutcome::Deleted {
                     if let Some(message) = state.remove(receipt.seq) {
@@ -860,14 +871,14 @@ mod tests {
                 .receive_messages(queue, crate::conformance::receive(10, 1, 1000))
                 .await
                 .expect("receive");
-            store.delete_messages(queue, &[second.messages[0].receipt]).await.expect("delete");
+            store.delete_messages(queue, &[second.messages[0].receipt], None).await.expect("delete");
             (queue, receipt)
         };
 
         let store = EmbeddedStore::open(directory.path()).expect("reopen store");
         let counts = store.queue_counts(queue, 10, u64::MAX).await.expect("counts");
         assert_eq!(counts, QueueCounts { visible: 1, in_flight: 1, delayed: 0 });
-        let outcome = store.delete_messages(queue, &[receipt]).await.expect("delete");
+        let outcome = store.delete_messages(queue, &[receipt], None).await.expect("delete");
         assert_eq!(outcome, vec![DeleteOutcome::Deleted]);
     }
 
@@ -955,7 +966,7 @@ mod tests {
             .receive_messages(queue, crate::conformance::receive(10, 2, 1000))
             .await
             .expect("receive");
-        store.delete_messages(queue, &[received.messages[0].receipt]).await.expect("delete");
+        store.delete_messages(queue, &[received.messages[0].receipt], None).await.expect("delete");
         store.purge_queue(QueueId(999), 0, 0).await.err().expect("unknown queue");
 
         let records = store.registry.read().snapshot();

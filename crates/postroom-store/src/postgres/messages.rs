@@ -432,10 +432,17 @@ impl PostgresStore {
         Ok(())
     }
 
-    pub(super) async fn delete(&self, queue: QueueId, receipts: &[Receipt]) -> Result<Vec<DeleteOutcome>, StoreError> {
+    pub(super) async fn delete(
+        &self,
+        queue: QueueId,
+        receipts: &[Receipt],
+        in_flight_at: Option<Timestamp>,
+    ) -> Result<Vec<DeleteOutcome>, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db_error)?;
         ensure_queue(&transaction, queue).await?;
+        // Without a FIFO check, every visibility instant is "in flight".
+        let in_flight_after = in_flight_at.map_or(-1, big);
         let mut outcomes = Vec::with_capacity(receipts.len());
         for receipt in receipts {
             let deleted = if receipt.nonce == 0 {
@@ -443,8 +450,8 @@ impl PostgresStore {
             } else {
                 transaction
                     .execute(
-                        "DELETE FROM messages WHERE queue_id = $1 AND seq = $2 AND receipt_nonce = $3",
-                        &[&big(queue.0), &big(receipt.seq), &big(receipt.nonce)],
+                        "DELETE FROM messages WHERE queue_id = $1 AND seq = $2 AND receipt_nonce = $3 AND visible_at > $4",
+                        &[&big(queue.0), &big(receipt.seq), &big(receipt.nonce), &in_flight_after],
                     )
                     .await
                     .map_err(db_error)?
@@ -452,14 +459,14 @@ impl PostgresStore {
             let outcome = if deleted > 0 {
                 DeleteOutcome::Deleted
             } else {
-                let exists = transaction
-                    .query_opt("SELECT 1 FROM messages WHERE queue_id = $1 AND seq = $2", &[&big(queue.0), &big(receipt.seq)])
+                let current = transaction
+                    .query_opt("SELECT receipt_nonce FROM messages WHERE queue_id = $1 AND seq = $2", &[&big(queue.0), &big(receipt.seq)])
                     .await
                     .map_err(db_error)?;
-                if exists.is_some() {
-                    DeleteOutcome::Stale
-                } else {
-                    DeleteOutcome::NotFound
+                match current {
+                    None => DeleteOutcome::NotFound,
+                    Some(row) if receipt.nonce != 0 && unsigned(row.get(0)) == receipt.nonce => DeleteOutcome::NotInFlight,
+                    Some(_) => DeleteOutcome::Stale,
                 }
             };
             outcomes.push(outcome);

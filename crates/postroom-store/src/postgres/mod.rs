@@ -419,8 +419,13 @@ impl Store for PostgresStore {
         self.receive(queue, request).await
     }
 
-    async fn delete_messages(&self, queue: QueueId, receipts: &[Receipt]) -> Result<Vec<DeleteOutcome>, StoreError> {
-        self.delete(queue, receipts).await
+    async fn delete_messages(
+        &self,
+        queue: QueueId,
+        receipts: &[Receipt],
+        in_flight_at: Option<Timestamp>,
+    ) -> Result<Vec<DeleteOutcome>, StoreError> {
+        self.delete(queue, receipts, in_flight_at).await
     }
 
     async fn change_visibility(

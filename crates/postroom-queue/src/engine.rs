@@ -442,7 +442,7 @@ impl QueueEngine {
     pub async fn counts(&self, queue: &QueueRecord) -> Result<QueueCounts, EngineError> {
         let config = QueueConfig::from_attributes(&queue.attributes);
         let retention_ms = config.message_retention_period * 1000;
-        Ok(self.store.queue_counts(queue.id, self.clock.now(), retention_ms).await.map_err(not_found_as_queue)?)
+        self.store.queue_counts(queue.id, self.clock.now(), retention_ms).await.map_err(not_found_as_queue)
     }
 
     /// Completes once the engine stops.

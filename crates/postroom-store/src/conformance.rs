@@ -317,14 +317,14 @@ async fn purge_and_cooldown(store: &dyn Store) {
 
 async fn unknown_queue_fails(store: &dyn Store) {
     let missing = QueueId(u64::MAX);
-    let error = store.send_messages(missing, messages(1, 0)).await.err().expect("send must fail");
+    let error = store.send_messages(missing, messages(1, 0)).await.expect_err("send must fail");
     assert!(matches!(error, StoreError::QueueNotFound(_)));
-    let error = store.receive_messages(missing, receive(0, 1, 1)).await.err().expect("receive must fail");
+    let error = store.receive_messages(missing, receive(0, 1, 1)).await.expect_err("receive must fail");
     assert!(matches!(error, StoreError::QueueNotFound(_)));
 
     let queue = create(store, &key("orders")).await;
     store.delete_queue(&key("orders"), 0).await.expect("delete");
-    let error = store.send_messages(queue, messages(1, 0)).await.err().expect("send to deleted queue must fail");
+    let error = store.send_messages(queue, messages(1, 0)).await.expect_err("send to deleted queue must fail");
     assert!(matches!(error, StoreError::QueueNotFound(_)));
 }
 

@@ -967,7 +967,7 @@ mod tests {
             .await
             .expect("receive");
         store.delete_messages(queue, &[received.messages[0].receipt], None).await.expect("delete");
-        store.purge_queue(QueueId(999), 0, 0).await.err().expect("unknown queue");
+        store.purge_queue(QueueId(999), 0, 0).await.expect_err("unknown queue");
 
         let records = store.registry.read().snapshot();
         store.log.as_ref().expect("durable store").rotate(records);

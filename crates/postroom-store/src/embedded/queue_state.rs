@@ -417,7 +417,7 @@ mod tests {
         state.remove(1);
         state.remove(4);
         assert_eq!(state.receivable_fifo(10), vec![2, 5]);
-        assert!(state.groups.get("a").is_none(), "empty groups are dropped");
+        assert!(!state.groups.contains_key("a"), "empty groups are dropped");
     }
 
     #[test]

@@ -66,16 +66,19 @@ async fn set_next_seq(transaction: &Transaction<'_>, queue: QueueId, next_seq: u
     Ok(())
 }
 
-async fn insert_message(
-    transaction: &Transaction<'_>,
+/// A message row to insert, with no receipt.
+struct NewRow<'a> {
     queue: QueueId,
     seq: u64,
-    content: &MessageContent,
+    content: &'a MessageContent,
     enqueued_at: Timestamp,
     visible_at: Timestamp,
     receive_count: u32,
     first_received_at: Option<Timestamp>,
-) -> Result<(), StoreError> {
+}
+
+async fn insert_message(transaction: &Transaction<'_>, row: NewRow<'_>) -> Result<(), StoreError> {
+    let NewRow { queue, seq, content, enqueued_at, visible_at, receive_count, first_received_at } = row;
     transaction
         .execute(
             INSERT_MESSAGE,
@@ -138,7 +141,16 @@ impl PostgresStore {
             let seq = next_seq;
             next_seq += 1;
             let content = &message.content;
-            insert_message(&transaction, queue, seq, content, content.sent_at, message.visible_at, 0, None).await?;
+            let row = NewRow {
+                queue,
+                seq,
+                content,
+                enqueued_at: content.sent_at,
+                visible_at: message.visible_at,
+                receive_count: 0,
+                first_received_at: None,
+            };
+            insert_message(&transaction, row).await?;
             if let Some(deduplication) = &message.deduplication {
                 transaction
                     .execute(
@@ -417,17 +429,16 @@ impl PostgresStore {
         let mut content = (*message.content).clone();
         content.dead_letter_source_arn = Some(redrive.source_arn.clone());
         let enqueued_at = if redrive.reset_enqueue_time { now } else { message.enqueued_at };
-        insert_message(
-            transaction,
-            redrive.dead_letter_queue,
-            *next_seq,
-            &content,
+        let row = NewRow {
+            queue: redrive.dead_letter_queue,
+            seq: *next_seq,
+            content: &content,
             enqueued_at,
-            now,
-            message.receive_count,
-            message.first_received_at,
-        )
-        .await?;
+            visible_at: now,
+            receive_count: message.receive_count,
+            first_received_at: message.first_received_at,
+        };
+        insert_message(transaction, row).await?;
         *next_seq += 1;
         Ok(())
     }
@@ -626,7 +637,16 @@ impl PostgresStore {
             let message = MessageRow::from_row(&row)?;
             let mut content = (*message.content).clone();
             content.dead_letter_source_arn = None;
-            insert_message(&transaction, request.to, next_seq, &content, request.now, request.now, 0, None).await?;
+            let row = NewRow {
+                queue: request.to,
+                seq: next_seq,
+                content: &content,
+                enqueued_at: request.now,
+                visible_at: request.now,
+                receive_count: 0,
+                first_received_at: None,
+            };
+            insert_message(&transaction, row).await?;
             next_seq += 1;
             moved += 1;
         }

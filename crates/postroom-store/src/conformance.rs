@@ -37,6 +37,7 @@ where
     move_resets_delivery_state(factory().await.as_ref()).await;
     move_tasks_are_stored(factory().await.as_ref()).await;
     leases_exclude_other_holders(factory().await.as_ref()).await;
+    resources_by_kind_and_prefix(factory().await.as_ref()).await;
 }
 
 fn key(name: &str) -> QueueKey {
@@ -540,4 +541,24 @@ async fn leases_exclude_other_holders(store: &dyn Store) {
     assert!(store.acquire_lease("task-2", "node-b", 60, 160).await.expect("acquire"), "leases are independent");
     assert!(store.acquire_lease("task-1", "node-b", 160, 260).await.expect("take over"), "an expired lease is free");
     assert!(!store.acquire_lease("task-1", "node-a", 170, 270).await.expect("acquire"));
+}
+
+async fn resources_by_kind_and_prefix(store: &dyn Store) {
+    assert!(store.create_resource("bus", "000000000000/us-east-1/orders", b"v1".to_vec()).await.expect("create"));
+    assert!(!store.create_resource("bus", "000000000000/us-east-1/orders", b"v2".to_vec()).await.expect("create again"));
+    assert_eq!(store.get_resource("bus", "000000000000/us-east-1/orders").await.expect("get"), Some(b"v1".to_vec()));
+    store.put_resource("bus", "000000000000/us-east-1/orders", b"v3".to_vec()).await.expect("put");
+    store.put_resource("bus", "000000000000/us-east-1/billing", b"b".to_vec()).await.expect("put");
+    store.put_resource("bus", "111111111111/us-east-1/orders", b"other".to_vec()).await.expect("put");
+    store.put_resource("rule", "000000000000/us-east-1/orders", b"rule".to_vec()).await.expect("put");
+
+    let listed = store.list_resources("bus", "000000000000/us-east-1/").await.expect("list");
+    let keys: Vec<&str> = listed.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(keys, ["000000000000/us-east-1/billing", "000000000000/us-east-1/orders"]);
+    assert_eq!(listed[1].1, b"v3");
+    assert!(store.delete_resource("bus", "000000000000/us-east-1/orders").await.expect("delete"));
+    assert!(!store.delete_resource("bus", "000000000000/us-east-1/orders").await.expect("delete again"));
+    assert_eq!(store.get_resource("rule", "000000000000/us-east-1/orders").await.expect("get"), Some(b"rule".to_vec()));
+    store.reset().await.expect("reset");
+    assert!(store.list_resources("rule", "").await.expect("list").is_empty());
 }

@@ -176,6 +176,22 @@ pub trait Store: Send + Sync + 'static {
     /// Lists every stored move task.
     async fn move_tasks(&self) -> Result<Vec<MoveTaskRecord>, StoreError>;
 
+    /// Creates a resource document of another service (an event bus, a rule)
+    /// unless one exists under the key. Returns whether it was created.
+    async fn create_resource(&self, kind: &str, key: &str, value: Vec<u8>) -> Result<bool, StoreError>;
+
+    /// Creates or replaces a resource document.
+    async fn put_resource(&self, kind: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError>;
+
+    async fn get_resource(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Deletes a resource document. Returns whether it existed.
+    async fn delete_resource(&self, kind: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// Lists the documents of a kind whose keys start with `prefix`, in
+    /// byte order of their keys.
+    async fn list_resources(&self, kind: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
     /// Removes every resource of every account.
     async fn reset(&self) -> Result<(), StoreError>;
 

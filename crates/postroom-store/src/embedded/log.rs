@@ -48,6 +48,9 @@ pub(crate) enum LogRecord {
     /// queue on receive, or by a move task.
     MessagesMoved { from: QueueId, to: QueueId, seqs: Vec<u64>, messages: Vec<StoredMessage> },
     MoveTaskPut(MoveTaskRecord),
+    /// A resource document of another service was created or replaced.
+    ResourcePut { kind: String, key: String, value: Vec<u8> },
+    ResourceDeleted { kind: String, key: String },
     /// Deduplication history restored by a compaction.
     Deduplications { queue: QueueId, entries: Vec<DeduplicationEntry> },
     /// Every resource was removed.

@@ -38,6 +38,8 @@ struct Registry {
     tombstones: HashMap<QueueKey, Timestamp>,
     next_queue_id: u64,
     move_tasks: std::collections::BTreeMap<String, MoveTaskRecord>,
+    /// Resource documents of other services by kind and key.
+    resources: std::collections::BTreeMap<(String, String), Arc<Vec<u8>>>,
 }
 
 /// Locks the states of two different queues in id order, so that two
@@ -254,6 +256,12 @@ impl Registry {
             LogRecord::MoveTaskPut(task) => {
                 self.move_tasks.insert(task.task_id.clone(), task);
             }
+            LogRecord::ResourcePut { kind, key, value } => {
+                self.resources.insert((kind, key), Arc::new(value));
+            }
+            LogRecord::ResourceDeleted { kind, key } => {
+                self.resources.remove(&(kind, key));
+            }
             LogRecord::Deduplications { queue, entries } => {
                 if let Some(entry) = self.queues.get(&queue) {
                     let mut state = entry.state.lock();
@@ -280,6 +288,9 @@ impl Registry {
         entries.sort_by_key(|entry| entry.record.lock().id);
         for task in self.move_tasks.values() {
             records.push(LogRecord::MoveTaskPut(task.clone()));
+        }
+        for ((kind, key), value) in &self.resources {
+            records.push(LogRecord::ResourcePut { kind: kind.clone(), key: key.clone(), value: value.to_vec() });
         }
         for entry in entries {
             let record = entry.record.lock().clone();
@@ -803,6 +814,62 @@ impl Store for EmbeddedStore {
 
     async fn move_tasks(&self) -> Result<Vec<MoveTaskRecord>, StoreError> {
         Ok(self.registry.read().move_tasks.values().cloned().collect())
+    }
+
+    async fn create_resource(&self, kind: &str, key: &str, value: Vec<u8>) -> Result<bool, StoreError> {
+        let ticket;
+        {
+            let mut registry = self.registry.write();
+            if registry.resources.contains_key(&(kind.to_string(), key.to_string())) {
+                return Ok(false);
+            }
+            let logged = value.clone();
+            ticket = self.append(|| LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value: logged });
+            registry.replay(LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value });
+        }
+        ticket.wait().await?;
+        Ok(true)
+    }
+
+    async fn put_resource(&self, kind: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        let ticket;
+        {
+            let mut registry = self.registry.write();
+            let logged = value.clone();
+            ticket = self.append(|| LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value: logged });
+            registry.replay(LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value });
+        }
+        ticket.wait().await
+    }
+
+    async fn get_resource(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let registry = self.registry.read();
+        Ok(registry.resources.get(&(kind.to_string(), key.to_string())).map(|value| value.to_vec()))
+    }
+
+    async fn delete_resource(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        let ticket;
+        {
+            let mut registry = self.registry.write();
+            if !registry.resources.contains_key(&(kind.to_string(), key.to_string())) {
+                return Ok(false);
+            }
+            ticket = self.append(|| LogRecord::ResourceDeleted { kind: kind.to_string(), key: key.to_string() });
+            registry.replay(LogRecord::ResourceDeleted { kind: kind.to_string(), key: key.to_string() });
+        }
+        ticket.wait().await?;
+        Ok(true)
+    }
+
+    async fn list_resources(&self, kind: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let registry = self.registry.read();
+        let start = (kind.to_string(), prefix.to_string());
+        Ok(registry
+            .resources
+            .range(start..)
+            .take_while(|((entry_kind, key), _)| entry_kind == kind && key.starts_with(prefix))
+            .map(|((_, key), value)| (key.clone(), value.to_vec()))
+            .collect())
     }
 
     async fn reset(&self) -> Result<(), StoreError> {

@@ -497,10 +497,65 @@ impl Store for PostgresStore {
         rows.iter().map(|row| decode(row.get::<_, &[u8]>(0))).collect()
     }
 
+    async fn create_resource(&self, kind: &str, key: &str, value: Vec<u8>) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let created = client
+            .execute(
+                "INSERT INTO resources (kind, key, value) VALUES ($1, $2, $3) ON CONFLICT (kind, key) DO NOTHING",
+                &[&kind, &key, &value],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(created > 0)
+    }
+
+    async fn put_resource(&self, kind: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO resources (kind, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
+                &[&kind, &key, &value],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn get_resource(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT value FROM resources WHERE kind = $1 AND key = $2", &[&kind, &key])
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(|row| row.get::<_, Vec<u8>>(0)))
+    }
+
+    async fn delete_resource(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let deleted = client
+            .execute("DELETE FROM resources WHERE kind = $1 AND key = $2", &[&kind, &key])
+            .await
+            .map_err(db_error)?;
+        Ok(deleted > 0)
+    }
+
+    async fn list_resources(&self, kind: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT key, value FROM resources WHERE kind = $1 AND substr(key, 1, $2) = $3 ORDER BY key",
+                &[&kind, &(prefix.chars().count() as i32), &prefix],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(rows.iter().map(|row| (row.get::<_, String>(0), row.get::<_, Vec<u8>>(1))).collect())
+    }
+
     async fn reset(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .batch_execute("TRUNCATE queues, messages, deduplication, receive_attempts, move_tasks, leases")
+            .batch_execute("TRUNCATE queues, messages, deduplication, receive_attempts, move_tasks, leases, resources")
             .await
             .map_err(db_error)?;
         Ok(())

@@ -67,6 +67,13 @@ CREATE TABLE leases (
     holder TEXT NOT NULL,
     expires_at BIGINT NOT NULL
 );
+"#, r#"
+CREATE TABLE resources (
+    kind TEXT NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    value BYTEA NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 "#];
 
 /// Brings the schema to the latest version. Returns the version.

@@ -5,9 +5,12 @@ steps per test to keep the run short.
 """
 
 import json
+import os
+import subprocess
 
-from conftest import DEFAULT_ACCOUNT
+from conftest import DEFAULT_ACCOUNT, aws_cli_path
 from sqs_digests import md5_of_attributes, md5_of_body
+from sqs_redrive import drain_to_dead_letter_queue, queue_arn, redrive_policy, wait_for_status
 
 
 def test_cli_create_and_list_queues(cli, endpoint):
@@ -83,3 +86,31 @@ def test_cli_delete_queue(cli):
     listed = cli("list-queues")
 
     assert (listed or {}).get("QueueUrls", []) == []
+
+
+def test_cli_start_message_move_task(sqs, endpoint):
+    # The command as a user types it, with only --endpoint-url added. The
+    # region and the dummy credentials come from the environment (conftest).
+    sqs.create_queue(QueueName="orders-dlq")
+    orders = sqs.create_queue(QueueName="orders", Attributes={"RedrivePolicy": redrive_policy("orders-dlq", 1)})[
+        "QueueUrl"
+    ]
+    sent = sorted(sqs.send_message(QueueUrl=orders, MessageBody=f"order {index}")["MessageId"] for index in range(3))
+    drain_to_dead_letter_queue(sqs, orders)
+    command = [
+        aws_cli_path(), "sqs", "start-message-move-task",
+        "--source-arn", "arn:aws:sqs:us-east-1:000000000000:orders-dlq",
+        "--destination-arn", "arn:aws:sqs:us-east-1:000000000000:orders",
+        "--endpoint-url", endpoint,
+    ]
+
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=60, env=os.environ.copy())
+
+    assert completed.returncode == 0, completed.stderr
+    handle = json.loads(completed.stdout)["TaskHandle"]
+    assert handle
+    task = wait_for_status(sqs, queue_arn("orders-dlq"), "COMPLETED")
+    assert task["DestinationArn"] == queue_arn("orders")
+    assert task["ApproximateNumberOfMessagesMoved"] == 3
+    messages = sqs.receive_message(QueueUrl=orders, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(message["MessageId"] for message in messages) == sent

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import DEFAULT_ACCOUNT, QUERY_NAMESPACE, REGION
 from sqs_digests import md5_of_attributes, md5_of_body
+from sqs_redrive import drain_to_dead_letter_queue, queue_arn, redrive_policy, wait_for_moved, wait_for_status
 
 QUEUE_PATH = f"/{DEFAULT_ACCOUNT}/main"
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -99,22 +100,6 @@ def test_query_error_invalid_message_contents(query, main_url):
 
     assert response.status_code == 400
     assert response.error_code == "InvalidMessageContents"
-
-
-@pytest.mark.parametrize(
-    "action, params",
-    [
-        ("StartMessageMoveTask", {"SourceArn": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT}:main"}),
-        ("CancelMessageMoveTask", {"TaskHandle": "task-handle"}),
-        ("ListMessageMoveTasks", {"SourceArn": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT}:main"}),
-    ],
-)
-def test_query_message_move_task_unsupported(query, main_url, action, params):
-    response = query(action, **params)
-
-    assert response.status_code == 400
-    assert response.error_code == "AWS.SimpleQueueService.UnsupportedOperation"
-    assert action in response.error_message
 
 
 def test_query_queue_url_uses_host_header(query):
@@ -580,6 +565,169 @@ def test_query_queue_path_missing_queue(query):
 
     assert response.status_code == 400
     assert response.error_code == "AWS.SimpleQueueService.NonExistentQueue"
+
+
+# FIFO queues
+
+
+def create_fifo_queue(query, name: str) -> str:
+    response = query(
+        "CreateQueue",
+        QueueName=name,
+        **{
+            "Attribute.1.Name": "FifoQueue",
+            "Attribute.1.Value": "true",
+            "Attribute.2.Name": "ContentBasedDeduplication",
+            "Attribute.2.Value": "true",
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.text_of("CreateQueueResult/QueueUrl")
+
+
+def test_query_fifo_send_and_receive(query):
+    url = create_fifo_queue(query, "orders.fifo")
+
+    first = query("SendMessage", QueueUrl=url, MessageBody="one", MessageGroupId="customer-7")
+    second = query(
+        "SendMessage", QueueUrl=url, MessageBody="two", MessageGroupId="customer-7", MessageDeduplicationId="order-2"
+    )
+    messages = receive_messages(query, url, MaxNumberOfMessages=10, **{"AttributeName.1": "All"})
+
+    sequence_numbers = [response.text_of("SendMessageResult/SequenceNumber") for response in (first, second)]
+    assert all(number and number.isdigit() for number in sequence_numbers), first.text
+    assert int(sequence_numbers[0]) < int(sequence_numbers[1])
+    assert first.text_of("SendMessageResult/MD5OfMessageBody") == md5_of_body("one")
+    assert [message.findtext("Body") for message in messages] == ["one", "two"]
+    attributes = [
+        {node.findtext("Name"): node.findtext("Value") for node in message.findall("Attribute")} for message in messages
+    ]
+    assert [attribute["SequenceNumber"] for attribute in attributes] == sequence_numbers
+    assert [attribute["MessageGroupId"] for attribute in attributes] == ["customer-7", "customer-7"]
+    assert attributes[1]["MessageDeduplicationId"] == "order-2"
+
+
+def test_query_fifo_duplicate_send(query):
+    url = create_fifo_queue(query, "orders.fifo")
+
+    first = query("SendMessage", QueueUrl=url, MessageBody="same", MessageGroupId="g")
+    repeat = query("SendMessage", QueueUrl=url, MessageBody="same", MessageGroupId="g")
+
+    assert repeat.text_of("SendMessageResult/MessageId") == first.text_of("SendMessageResult/MessageId")
+    assert repeat.text_of("SendMessageResult/SequenceNumber") == first.text_of("SendMessageResult/SequenceNumber")
+
+
+def test_query_fifo_batch_sequence_numbers(query):
+    url = create_fifo_queue(query, "orders.fifo")
+
+    response = query(
+        "SendMessageBatch",
+        QueueUrl=url,
+        **{
+            "SendMessageBatchRequestEntry.1.Id": "first",
+            "SendMessageBatchRequestEntry.1.MessageBody": "one",
+            "SendMessageBatchRequestEntry.1.MessageGroupId": "g",
+            "SendMessageBatchRequestEntry.2.Id": "second",
+            "SendMessageBatchRequestEntry.2.MessageBody": "two",
+            "SendMessageBatchRequestEntry.2.MessageGroupId": "g",
+        },
+    )
+
+    entries = response.root.findall("SendMessageBatchResult/SendMessageBatchResultEntry")
+    numbers = [entry.findtext("SequenceNumber") for entry in entries]
+    assert [entry.findtext("Id") for entry in entries] == ["first", "second"]
+    assert all(number and number.isdigit() for number in numbers), response.text
+    assert int(numbers[0]) < int(numbers[1])
+
+
+def test_query_fifo_missing_group(query):
+    url = create_fifo_queue(query, "orders.fifo")
+
+    response = query("SendMessage", QueueUrl=url, MessageBody="one")
+
+    assert response.status_code == 400
+    assert response.error_code == "MissingParameter"
+
+
+# Message move tasks
+
+
+@pytest.fixture
+def dead_letter_queue(query, sqs) -> str:
+    """Create queue `dlq` holding two messages that queue `source` moved there, and return its ARN."""
+    sqs.create_queue(QueueName="dlq")
+    source = sqs.create_queue(QueueName="source", Attributes={"RedrivePolicy": redrive_policy("dlq", 1)})["QueueUrl"]
+    for body in ("one", "two"):
+        send(query, source, body)
+    drain_to_dead_letter_queue(sqs, source)
+    return queue_arn("dlq")
+
+
+def test_query_message_move_task_start_and_cancel(query, sqs, dead_letter_queue):
+    started = query("StartMessageMoveTask", SourceArn=dead_letter_queue, MaxNumberOfMessagesPerSecond="1")
+    handle = started.text_of("StartMessageMoveTaskResult/TaskHandle")
+    wait_for_moved(sqs, dead_letter_queue, 1)
+
+    cancelled = query("CancelMessageMoveTask", TaskHandle=handle)
+
+    assert started.status_code == 200, started.text
+    assert started.root.tag == "StartMessageMoveTaskResponse"
+    assert handle
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.text_of("CancelMessageMoveTaskResult/ApproximateNumberOfMessagesMoved") == "1"
+    assert wait_for_status(sqs, dead_letter_queue, "CANCELLED")["ApproximateNumberOfMessagesMoved"] == 1
+
+
+def test_query_message_move_task_to_destination(query, sqs, dead_letter_queue):
+    target = query("CreateQueue", QueueName="target").text_of("CreateQueueResult/QueueUrl")
+
+    started = query("StartMessageMoveTask", SourceArn=dead_letter_queue, DestinationArn=queue_arn("target"))
+    task = wait_for_status(sqs, dead_letter_queue, "COMPLETED")
+
+    assert started.status_code == 200, started.text
+    assert task["ApproximateNumberOfMessagesMoved"] == 2
+    moved = receive_messages(query, target, MaxNumberOfMessages=10)
+    assert sorted(message.findtext("Body") for message in moved) == ["one", "two"]
+
+
+def test_query_list_message_move_tasks(query, sqs, dead_letter_queue):
+    # Query-protocol SDKs read this element name, for example
+    # de_ListMessageMoveTasksResult in clients/client-sqs/src/protocols/Aws_query.ts
+    # of aws-sdk-js-v3 from before SQS switched to the JSON protocol.
+    query("StartMessageMoveTask", SourceArn=dead_letter_queue, MaxNumberOfMessagesPerSecond="1")
+    wait_for_moved(sqs, dead_letter_queue, 1)
+
+    response = query("ListMessageMoveTasks", SourceArn=dead_letter_queue, MaxResults="10")
+
+    entries = response.root.findall("ListMessageMoveTasksResult/ListMessageMoveTasksResultEntry")
+    assert response.status_code == 200, response.text
+    assert len(entries) == 1, response.text
+    entry = entries[0]
+    assert entry.findtext("Status") == "RUNNING"
+    assert entry.findtext("TaskHandle")
+    assert entry.findtext("SourceArn") == dead_letter_queue
+    assert entry.findtext("MaxNumberOfMessagesPerSecond") == "1"
+    assert entry.findtext("ApproximateNumberOfMessagesMoved") == "1"
+    assert entry.findtext("ApproximateNumberOfMessagesToMove") == "2"
+    assert entry.findtext("StartedTimestamp").isdigit()
+
+
+@pytest.mark.parametrize(
+    "action, params, status, code",
+    [
+        ("StartMessageMoveTask", {"SourceArn": queue_arn("main")}, 400, "InvalidParameterValue"),
+        ("StartMessageMoveTask", {"SourceArn": queue_arn("missing")}, 404, "ResourceNotFoundException"),
+        ("ListMessageMoveTasks", {"SourceArn": queue_arn("missing")}, 404, "ResourceNotFoundException"),
+        ("CancelMessageMoveTask", {"TaskHandle": "not-a-task-handle"}, 404, "ResourceNotFoundException"),
+    ],
+    ids=["start-not-a-dead-letter-queue", "start-unknown-queue", "list-unknown-queue", "cancel-unknown-handle"],
+)
+def test_query_message_move_task_errors(query, main_url, action, params, status, code):
+    response = query(action, **params)
+
+    assert response.status_code == status
+    assert response.error_code == code
+    assert response.error_type == "Sender"
 
 
 # The two protocols share one store.

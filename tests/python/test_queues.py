@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import DEFAULT_ACCOUNT, REGION
-from sqs_errors import error_code, error_message, http_status
+from sqs_errors import error_code, http_status
 
 NON_EXISTENT_QUEUE = "AWS.SimpleQueueService.NonExistentQueue"
 
@@ -468,10 +468,9 @@ def test_policy_stored(sqs, queue_url):
     assert json.loads(get_attributes(sqs, queue_url, "Policy")["Policy"]) == policy
 
 
-@pytest.mark.parametrize("name", ["Policy", "RedrivePolicy", "RedriveAllowPolicy"])
-def test_json_attribute_invalid_json(sqs, queue_url, name):
+def test_policy_invalid_json(sqs, queue_url):
     with pytest.raises(ClientError) as raised:
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={name: "{not json"})
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": "{not json"})
 
     assert error_code(raised.value) == "InvalidAttributeValue"
 
@@ -628,23 +627,3 @@ def test_remove_permission_unknown_label(sqs, queue_url):
         sqs.remove_permission(QueueUrl=queue_url, Label="missing")
 
     assert error_code(raised.value) == "InvalidParameterValue"
-
-
-# Message move tasks are not implemented.
-
-
-@pytest.mark.parametrize(
-    "operation, method, params",
-    [
-        ("StartMessageMoveTask", "start_message_move_task", {"SourceArn": queue_arn("main")}),
-        ("CancelMessageMoveTask", "cancel_message_move_task", {"TaskHandle": "task-handle"}),
-        ("ListMessageMoveTasks", "list_message_move_tasks", {"SourceArn": queue_arn("main")}),
-    ],
-)
-def test_message_move_task_unsupported(sqs, queue_url, operation, method, params):
-    with pytest.raises(ClientError) as raised:
-        getattr(sqs, method)(**params)
-
-    assert error_code(raised.value) == "AWS.SimpleQueueService.UnsupportedOperation"
-    assert http_status(raised.value) == 400
-    assert operation in error_message(raised.value)

@@ -145,6 +145,7 @@ fn list_item_name(operation: SqsOperation, member: &str) -> Option<&'static str>
         "Messages" => "Message",
         "QueueUrls" | "queueUrls" => "QueueUrl",
         "Failed" => "BatchResultErrorEntry",
+        "Results" => "ListMessageMoveTasksResultEntry",
         "Successful" => match operation {
             SqsOperation::SendMessageBatch => "SendMessageBatchResultEntry",
             SqsOperation::DeleteMessageBatch => "DeleteMessageBatchResultEntry",

@@ -385,6 +385,11 @@ impl QueueEngine {
                     _ => Ok(()),
                 };
             }
+            // Deleting the message in flight of a FIFO group unlocks the rest
+            // of the group.
+            if fifo {
+                self.wake(queue.id);
+            }
         }
         Ok(results)
     }
@@ -443,6 +448,11 @@ impl QueueEngine {
         let config = QueueConfig::from_attributes(&queue.attributes);
         let retention_ms = config.message_retention_period * 1000;
         self.store.queue_counts(queue.id, self.clock.now(), retention_ms).await.map_err(not_found_as_queue)
+    }
+
+    /// Returns whether the server is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Completes once the engine stops.

@@ -119,7 +119,9 @@ impl QueueEngine {
         }
         let counts = self.counts(&start.source).await?;
         let task = MoveTaskRecord {
-            task_id: uuid::Uuid::new_v4().to_string(),
+            // Version 7 ids grow with time, which orders tasks started in the
+            // same millisecond of a manual clock.
+            task_id: uuid::Uuid::now_v7().to_string(),
             source_arn,
             source_queue: start.source.id,
             destination_arn: start.destination.as_ref().map(|queue| queue_arn(&queue.key)),
@@ -306,6 +308,17 @@ impl QueueEngine {
             }
             match per_second {
                 Some(_) => {
+                    // A task that moved its last message in this second ends
+                    // now rather than a second later.
+                    let now = self.clock().now();
+                    let remaining = self
+                        .store()
+                        .movable_messages(task.source_queue, now, task.up_to_seq, 1)
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    if remaining.is_empty() {
+                        return Ok(Finished::Completed);
+                    }
                     tokio::select! {
                         () = self.clock().sleep_until(second_started + 1000) => {}
                         () = &mut woken => {}

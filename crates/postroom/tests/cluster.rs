@@ -14,8 +14,8 @@ fn on_postgres() -> bool {
         return true;
     }
     assert!(
-        std::env::var("POSTROOM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-        "POSTROOM_REQUIRE_POSTGRES=1 but the suite does not run on PostgreSQL"
+        std::env::var("POSTROOM_TEST_STORE").as_deref() != Ok("postgres"),
+        "POSTROOM_TEST_STORE=postgres but POSTROOM_TEST_DATABASE_URL is not set"
     );
     eprintln!("skipped: cluster tests need POSTROOM_TEST_STORE=postgres");
     false

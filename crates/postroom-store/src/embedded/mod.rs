@@ -581,7 +581,9 @@ impl Store for EmbeddedStore {
                     claims
                 }
             };
-            if let Some(id) = request.attempt_id {
+            // An attempt that received nothing is not repeated: a retry
+            // receives anew.
+            if let Some(id) = request.attempt_id.filter(|_| !claims.is_empty()) {
                 state.record_attempt(id, request.now, claims.clone());
             }
             for claim in &claims {

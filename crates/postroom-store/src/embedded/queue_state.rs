@@ -264,7 +264,7 @@ impl QueueState {
     /// within the window and none of its messages changed since.
     pub fn repeatable_attempt(&mut self, id: &str, now: Timestamp, window_ms: u64) -> Option<Vec<Claim>> {
         self.attempts.retain(|_, attempt| attempt.started_at.saturating_add(window_ms) > now);
-        let attempt = self.attempts.get(id)?;
+        let attempt = self.attempts.get(id).filter(|attempt| !attempt.claims.is_empty())?;
         let unchanged = attempt.claims.iter().all(|claim| {
             self.messages
                 .get(&claim.seq)

@@ -282,7 +282,9 @@ impl PostgresStore {
                 claims
             }
         };
-        if let Some(attempt) = request.attempt_id {
+        // An attempt that received nothing is not repeated: a retry receives
+        // anew.
+        if let Some(attempt) = request.attempt_id.filter(|_| !claims.is_empty()) {
             transaction
                 .execute(
                     "INSERT INTO receive_attempts (queue_id, attempt_id, started_at, claims) VALUES ($1, $2, $3, $4) \
@@ -347,6 +349,9 @@ impl PostgresStore {
             return Ok(None);
         }
         let claims: Vec<Claim> = decode(row.get::<_, &[u8]>(1))?;
+        if claims.is_empty() {
+            return Ok(None);
+        }
         for claim in &claims {
             let current = transaction
                 .query_opt(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,13 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10.0
+
+
+def postgres_url() -> str | None:
+    """Return the test database URL when the suite runs on PostgreSQL."""
+    if os.environ.get("POSTROOM_TEST_STORE") != "postgres":
+        return None
+    return os.environ.get("POSTROOM_TEST_DATABASE_URL") or None
 
 
 def postroom_binary() -> Path:
@@ -67,7 +75,14 @@ class PostroomServer:
             "--log-level",
             "info",
         ]
-        if self.in_memory:
+        database_url = postgres_url()
+        if database_url:
+            # One schema per data directory, so a restart on the same
+            # directory finds its state again.
+            digest = hashlib.sha1(str(self.data_dir.resolve()).encode()).hexdigest()[:16]
+            command += ["--store", "postgres", "--database-url", database_url]
+            command += ["--database-schema", f"py_{digest}", "--database-pool-size", "4"]
+        elif self.in_memory:
             command.append("--in-memory")
         if self.manual_clock:
             command += ["--clock", "manual"]

@@ -2,6 +2,8 @@
 
 import requests
 
+from postroom_server import postgres_url
+
 
 def test_health_reports_session_server(endpoint):
     response = requests.get(f"{endpoint}/_postroom/health", timeout=5)
@@ -10,8 +12,12 @@ def test_health_reports_session_server(endpoint):
     assert response.status_code == 200
     assert health["status"] == "ok"
     assert isinstance(health["version"], str)
-    assert health["store"] == "embedded"
-    assert health["durable"] is False
+    if postgres_url():
+        assert health["store"] == "postgres"
+        assert health["durable"] is True
+    else:
+        assert health["store"] == "embedded"
+        assert health["durable"] is False
     assert health["clock"] == "manual"
     assert health["services"] == ["sqs"]
 

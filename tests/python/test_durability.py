@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from conftest import make_sqs_client
-from postroom_server import PostroomServer
+from postroom_server import PostroomServer, postgres_url
 
 SENDER_THREADS = 3
 DELETER_THREADS = 2
@@ -266,4 +266,4 @@ def test_durable_server_health(durable_server):
     health = server.health()
 
     assert health["durable"] is True
-    assert health["store"] == "embedded"
+    assert health["store"] == ("postgres" if postgres_url() else "embedded")

@@ -55,7 +55,7 @@ fn health(app: &App) -> HttpResponse {
             "store": store.kind(),
             "durable": store.is_durable(),
             "clock": if app.engine.clock().is_manual() { "manual" } else { "system" },
-            "services": ["sqs"],
+            "services": ["sqs", "events"],
         }),
     )
 }

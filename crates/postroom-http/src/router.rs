@@ -13,11 +13,14 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+const JSON_11_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const SQS_TARGET_PREFIX: &str = "AmazonSQS.";
+const EVENTS_TARGET_PREFIX: &str = "AWSEvents.";
 
 /// Everything a request handler needs.
 pub struct App {
     pub sqs: SqsService,
+    pub events: Arc<postroom_events::EventsService>,
     pub engine: Arc<QueueEngine>,
     /// Account of requests whose access key is not a 12-digit account id.
     pub default_account: String,
@@ -40,6 +43,7 @@ impl App {
     pub fn new(engine: Arc<QueueEngine>, default_account: String, max_body_bytes: usize) -> Self {
         Self {
             sqs: SqsService::new(engine.clone()),
+            events: Arc::new(postroom_events::EventsService::new(engine.clone())),
             engine,
             default_account,
             max_body_bytes,
@@ -107,6 +111,9 @@ impl App {
     }
 
     async fn handle_json(&self, request: &Request<Bytes>, target: &str, request_id: &str) -> HttpResponse {
+        if let Some(operation_name) = target.strip_prefix(EVENTS_TARGET_PREFIX) {
+            return self.handle_events(request, operation_name, request_id).await;
+        }
         let Some(operation_name) = target.strip_prefix(SQS_TARGET_PREFIX) else {
             let service = target.split('.').next().unwrap_or(target);
             let error = SqsError::new(
@@ -138,6 +145,56 @@ impl App {
                 response(StatusCode::OK, JSON_CONTENT_TYPE, body, request_id)
             }
             Err(error) => json_error(&error, request_id),
+        }
+    }
+
+    /// Handles an EventBridge request in the AWS JSON 1.1 protocol.
+    async fn handle_events(&self, request: &Request<Bytes>, operation_name: &str, request_id: &str) -> HttpResponse {
+        use postroom_events::{ErrorKind, EventsError, EventsOperation};
+        let started = std::time::Instant::now();
+        let result = match EventsOperation::from_name(operation_name) {
+            None => Err(EventsError::new(
+                ErrorKind::UnknownOperationException,
+                format!("The operation {operation_name} is not part of the EventBridge API."),
+            )),
+            Some(operation) => {
+                let input = if request.body().is_empty() {
+                    Ok(Value::Object(Default::default()))
+                } else {
+                    serde_json::from_slice::<Value>(request.body())
+                        .ok()
+                        .filter(Value::is_object)
+                        .ok_or_else(|| EventsError::new(ErrorKind::SerializationException, "The request body is not a JSON object."))
+                };
+                match input {
+                    Ok(input) => {
+                        let sqs_context = self.context(request, None);
+                        let context = postroom_events::EventsContext { account: sqs_context.account, region: sqs_context.region };
+                        let span = tracing::info_span!("request", service = "events", operation = operation.name(), request_id);
+                        let result = self.events.call(operation, &context, input).instrument(span).await;
+                        let status = result.as_ref().map_or_else(|error| error.kind.status(), |_| 200);
+                        self.metrics.record("events", operation.name(), status, started.elapsed());
+                        result
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        };
+        match result {
+            Ok(output) => {
+                let body = serde_json::to_vec(&output).unwrap_or_else(|_| b"{}".to_vec());
+                response(StatusCode::OK, JSON_11_CONTENT_TYPE, body, request_id)
+            }
+            Err(error) => {
+                if error.kind.status() >= 500 {
+                    tracing::error!(%error, "request failed");
+                } else {
+                    tracing::debug!(%error, "request rejected");
+                }
+                let body = serde_json::json!({"__type": error.kind.code(), "message": error.message});
+                let status = StatusCode::from_u16(error.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                response(status, JSON_11_CONTENT_TYPE, body.to_string().into_bytes(), request_id)
+            }
         }
     }
 

@@ -72,6 +72,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     tokio::spawn(engine.clone().supervise_move_tasks());
     tokio::spawn(engine.clone().sweep_retention());
     let app = Arc::new(App::new(engine.clone(), options.default_account.clone(), options.max_request_bytes));
+    tokio::spawn(app.events.clone().run_deliveries());
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await

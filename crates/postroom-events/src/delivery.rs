@@ -1,0 +1,247 @@
+//! Delivery of matched events to their targets.
+//!
+//! PutEvents writes one job per matched target into an internal queue of
+//! the queue engine and returns once the jobs are durable. Workers on every
+//! node receive jobs from that queue, deliver them, and delete them. A
+//! failed delivery stays in the queue with a visibility timeout that grows
+//! exponentially, so the queue's receive count is the attempt count; when the
+//! target's retry policy is used up, the event goes to the target's
+//! dead-letter queue, with the error in message attributes, and the job ends.
+//! Clients cannot reach the internal queue: its account is not a number.
+
+use crate::error::EventsError;
+use crate::model::{bus_arn, Rule, TargetSpec};
+use crate::service::{EventsContext, EventsService};
+use crate::transform::{render, DeliveryContext};
+use postroom_pattern::Pattern;
+use postroom_queue::{OutgoingMessage, ReceiveOptions};
+use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Longest wait between two attempts of one delivery, in seconds.
+const MAX_BACKOFF_SECONDS: u64 = 300;
+
+fn outbox_key() -> QueueKey {
+    QueueKey { account: "internal".into(), region: "events".into(), name: "deliveries".into() }
+}
+
+/// One delivery of one event to one target.
+#[derive(Debug, Serialize, Deserialize)]
+struct Job {
+    event: Value,
+    target: Value,
+    rule_arn: String,
+    rule_name: String,
+    /// Milliseconds since the Unix epoch after which no attempt is made.
+    deadline: u64,
+    ingestion_time: String,
+}
+
+fn string_attribute(value: impl Into<String>) -> AttributeValue {
+    AttributeValue { data_type: "String".into(), string_value: Some(value.into()), binary_value: None }
+}
+
+impl EventsService {
+    async fn outbox(&self) -> Result<QueueRecord, EventsError> {
+        let outcome = self.engine.create_queue(outbox_key(), BTreeMap::new(), BTreeMap::new()).await.map_err(EventsError::internal)?;
+        match outcome {
+            CreateQueueOutcome::Created(queue) | CreateQueueOutcome::Exists(queue) => Ok(queue),
+            CreateQueueOutcome::DeletedRecently(_) => Err(EventsError::internal("the delivery queue was deleted")),
+        }
+    }
+
+    /// Matches an event against the enabled rules of a bus and queues one
+    /// delivery job per target of each matching rule.
+    pub(crate) async fn route(&self, context: &EventsContext, bus: &str, event: &Value, now: u64) -> Result<(), EventsError> {
+        let mut jobs = Vec::new();
+        for rule in self.load_rules(context, bus).await? {
+            if !rule.is_enabled() || !matches(&rule, event) {
+                continue;
+            }
+            for target in &rule.targets {
+                let spec: TargetSpec = serde_json::from_value(target.clone()).unwrap_or_default();
+                let job = Job {
+                    event: event.clone(),
+                    target: target.clone(),
+                    rule_arn: rule.arn(),
+                    rule_name: rule.name.clone(),
+                    deadline: now + spec.max_event_age_seconds() * 1000,
+                    ingestion_time: crate::put_events::iso8601(now),
+                };
+                jobs.push(OutgoingMessage {
+                    body: serde_json::to_string(&job).map_err(EventsError::internal)?,
+                    message_attributes: BTreeMap::new(),
+                    system_attributes: BTreeMap::new(),
+                    delay_seconds: Some(0),
+                    sender_id: "events".into(),
+                    message_group_id: None,
+                    message_deduplication_id: None,
+                });
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let outbox = self.outbox().await?;
+        for chunk in jobs.chunks(10) {
+            self.engine.send(&outbox, chunk.to_vec()).await.map_err(EventsError::internal)?;
+        }
+        Ok(())
+    }
+
+    /// Delivers queued jobs until the server stops.
+    pub async fn run_deliveries(self: Arc<Self>) {
+        loop {
+            if self.engine.is_stopping() {
+                return;
+            }
+            let outbox = match self.outbox().await {
+                Ok(outbox) => outbox,
+                Err(error) => {
+                    tracing::warn!(%error, "opening the event delivery queue failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let options = ReceiveOptions { max_messages: 10, visibility_timeout: Some(30), wait_time_seconds: Some(20), attempt_id: None };
+            let received = match self.engine.receive(&outbox, options).await {
+                Ok(received) => received,
+                Err(error) => {
+                    tracing::warn!(%error, "receiving event deliveries failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for delivery in received {
+                self.handle_job(&outbox, &delivery.content.body, &delivery.receipt_handle, delivery.receive_count).await;
+            }
+        }
+    }
+
+    async fn handle_job(&self, outbox: &QueueRecord, body: &str, handle: &str, attempt: u32) {
+        let Ok(job) = serde_json::from_str::<Job>(body) else {
+            tracing::error!("dropping an event delivery job that cannot be read");
+            let _ = self.engine.delete(outbox, &[handle]).await;
+            return;
+        };
+        let spec: TargetSpec = serde_json::from_value(job.target.clone()).unwrap_or_default();
+        let target_arn = spec.arn.clone().unwrap_or_default();
+        let result = self.deliver(&job, &spec).await;
+        let finished = match result {
+            Ok(()) => true,
+            Err(error) => {
+                let now = self.engine.clock().now();
+                let retries_used = attempt.saturating_sub(1);
+                let exhausted = if retries_used >= spec.max_retries() {
+                    Some("MaximumRetryAttempts")
+                } else if now >= job.deadline {
+                    Some("MaximumEventAgeInSeconds")
+                } else {
+                    None
+                };
+                tracing::warn!(rule = %job.rule_arn, target = %target_arn, attempt, %error, "delivering an event failed");
+                match exhausted {
+                    Some(condition) => {
+                        self.dead_letter(&job, &spec, &error, condition, retries_used).await;
+                        true
+                    }
+                    None => {
+                        let backoff = (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS);
+                        if let Err(error) = self.engine.change_visibility(outbox, &[(handle, backoff)]).await {
+                            tracing::warn!(%error, "scheduling an event delivery retry failed");
+                        }
+                        false
+                    }
+                }
+            }
+        };
+        if finished {
+            if let Err(error) = self.engine.delete(outbox, &[handle]).await {
+                tracing::warn!(%error, "removing a finished event delivery failed; it may repeat");
+            }
+        }
+    }
+
+    async fn deliver(&self, job: &Job, spec: &TargetSpec) -> Result<(), String> {
+        let arn = spec.arn.as_deref().unwrap_or_default();
+        let context = DeliveryContext { rule_arn: &job.rule_arn, rule_name: &job.rule_name, ingestion_time: &job.ingestion_time };
+        if let Some(key) = postroom_queue::arn::parse_queue_arn(arn) {
+            let queue = self
+                .engine
+                .get_queue(&key)
+                .await
+                .map_err(|_| format!("The queue {arn} does not exist."))?;
+            let fifo = postroom_queue::config::is_fifo(&queue.attributes);
+            let message = OutgoingMessage {
+                body: render(spec, &job.event, &context),
+                message_attributes: BTreeMap::new(),
+                system_attributes: BTreeMap::new(),
+                delay_seconds: None,
+                sender_id: "events.amazonaws.com".into(),
+                message_group_id: if fifo { spec.sqs_parameters.as_ref().and_then(|p| p.message_group_id.clone()) } else { None },
+                // The event id deduplicates retries into a FIFO queue.
+                message_deduplication_id: fifo.then(|| job.event["id"].as_str().unwrap_or_default().to_string()),
+            };
+            return self.engine.send(&queue, vec![message]).await.map(|_| ()).map_err(|error| error.to_string());
+        }
+        if let Some((prefix, bus)) = arn.split_once(":event-bus/") {
+            let mut parts = prefix.split(':').skip(3);
+            let (Some(region), Some(account)) = (parts.next(), parts.next()) else {
+                return Err(format!("{arn} is not an event bus ARN."));
+            };
+            let context = EventsContext { account: account.to_string(), region: region.to_string() };
+            if self.load_bus(&context, bus).await.map_err(|error| error.to_string())?.is_none() {
+                return Err(format!("The event bus {} does not exist.", bus_arn(account, region, bus)));
+            }
+            let now = self.engine.clock().now();
+            return self.route(&context, bus, &job.event, now).await.map_err(|error| error.to_string());
+        }
+        // TODO: SNS topics, Step Functions and functions as targets.
+        Err(format!("The target {arn} is of a service this server does not deliver to yet."))
+    }
+
+    async fn dead_letter(&self, job: &Job, spec: &TargetSpec, error: &str, condition: &str, retries: u32) {
+        let Some(arn) = spec.dead_letter_config.as_ref().and_then(|config| config.arn.clone()) else {
+            tracing::error!(rule = %job.rule_arn, %error, "dropping an event whose delivery failed; the target has no dead-letter queue");
+            return;
+        };
+        let queue = match postroom_queue::arn::parse_queue_arn(&arn) {
+            Some(key) => self.engine.get_queue(&key).await.ok(),
+            None => None,
+        };
+        let Some(queue) = queue else {
+            tracing::error!(rule = %job.rule_arn, dead_letter_queue = %arn, %error, "dropping an event: its dead-letter queue does not exist");
+            return;
+        };
+        let mut attributes = BTreeMap::new();
+        attributes.insert("RULE_ARN".to_string(), string_attribute(job.rule_arn.clone()));
+        attributes.insert("TARGET_ARN".to_string(), string_attribute(spec.arn.clone().unwrap_or_default()));
+        attributes.insert("ERROR_CODE".to_string(), string_attribute("DeliveryFailed"));
+        attributes.insert("ERROR_MESSAGE".to_string(), string_attribute(error.chars().take(256).collect::<String>()));
+        attributes.insert("EXHAUSTED_RETRY_CONDITION".to_string(), string_attribute(condition));
+        attributes.insert("RETRY_ATTEMPTS".to_string(), string_attribute(retries.to_string()));
+        let fifo = postroom_queue::config::is_fifo(&queue.attributes);
+        let message = OutgoingMessage {
+            body: job.event.to_string(),
+            message_attributes: attributes,
+            system_attributes: BTreeMap::new(),
+            delay_seconds: None,
+            sender_id: "events.amazonaws.com".into(),
+            message_group_id: fifo.then(|| job.rule_name.clone()),
+            message_deduplication_id: fifo.then(|| job.event["id"].as_str().unwrap_or_default().to_string()),
+        };
+        if let Err(send_error) = self.engine.send(&queue, vec![message]).await {
+            tracing::error!(rule = %job.rule_arn, %send_error, "sending a failed event to its dead-letter queue failed");
+        }
+    }
+}
+
+fn matches(rule: &Rule, event: &Value) -> bool {
+    rule.event_pattern
+        .as_deref()
+        .and_then(|text| Pattern::event_pattern(text).ok())
+        .is_some_and(|pattern| pattern.matches_json(event))
+}

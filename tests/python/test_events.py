@@ -1,0 +1,263 @@
+"""EventBridge through boto3: buses, rules, targets, delivery and patterns."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+
+ACCOUNT = "000000000000"
+
+
+@pytest.fixture(scope="session")
+def events(server):
+    config = Config(region_name=REGION, retries={"total_max_attempts": 1}, read_timeout=30)
+    return boto3.session.Session().client(
+        "events",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        config=config,
+    )
+
+
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def entry(source: str = "orders", detail_type: str = "OrderPlaced", detail: dict | None = None, **extra) -> dict:
+    value = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail or {"order_id": "ord_1"})}
+    value.update(extra)
+    return value
+
+
+def wait_for_messages(sqs, url: str, count: int = 1) -> list[dict]:
+    """Long-polls until `count` messages arrived. The manual clock never ends
+    the wait, so only an arrival returns it."""
+    messages: list[dict] = []
+    while len(messages) < count:
+        response = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=20, MessageAttributeNames=["All"], AttributeNames=["All"]
+        )
+        messages.extend(response.get("Messages", []))
+    return messages
+
+
+def error_code(error: ClientError) -> str:
+    return error.response["Error"]["Code"]
+
+
+def test_rule_delivers_matching_event(events, sqs):
+    url = sqs.create_queue(QueueName="fulfillment")["QueueUrl"]
+    pattern = {"source": ["orders"], "detail-type": ["OrderPlaced"]}
+    events.put_rule(Name="placed", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="placed", Targets=[{"Id": "queue", "Arn": queue_arn("fulfillment")}])
+
+    result = events.put_events(Entries=[entry(), entry(detail_type="OrderShipped")])
+
+    assert result["FailedEntryCount"] == 0
+    [message] = wait_for_messages(sqs, url)
+    event = json.loads(message["Body"])
+    assert event["id"] == result["Entries"][0]["EventId"]
+    assert event["detail-type"] == "OrderPlaced"
+    assert event["source"] == "orders"
+    assert event["account"] == ACCOUNT
+    assert event["region"] == REGION
+    assert event["version"] == "0"
+    assert event["resources"] == []
+    assert event["detail"] == {"order_id": "ord_1"}
+    assert event["time"].endswith("Z")
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == [], "the shipped event matched nothing"
+
+
+def test_custom_bus_with_input_transformer(events, sqs):
+    url = sqs.create_queue(QueueName="analytics")["QueueUrl"]
+    bus_arn = events.create_event_bus(Name="orders")["EventBusArn"]
+    assert bus_arn == f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/orders"
+    events.put_rule(Name="placed", EventBusName="orders", EventPattern=json.dumps({"detail": {"total": [{"numeric": [">", 10]}]}}))
+    transformer = {
+        "InputPathsMap": {"id": "$.detail.order_id", "total": "$.detail.total"},
+        "InputTemplate": '{"order": <id>, "summary": "order <id> of <total>", "rule": "<aws.events.rule-name>"}',
+    }
+    events.put_targets(
+        Rule="placed", EventBusName="orders", Targets=[{"Id": "a", "Arn": queue_arn("analytics"), "InputTransformer": transformer}]
+    )
+
+    events.put_events(
+        Entries=[
+            entry(detail={"order_id": "small", "total": 5}, EventBusName="orders"),
+            entry(detail={"order_id": "big", "total": 50}, EventBusName=bus_arn),
+        ]
+    )
+
+    [message] = wait_for_messages(sqs, url)
+    assert json.loads(message["Body"]) == {"order": "big", "summary": "order big of 50", "rule": "placed"}
+
+
+def test_fifo_target_uses_group(events, sqs):
+    url = sqs.create_queue(QueueName="jobs.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    events.put_rule(Name="jobs", EventPattern=json.dumps({"source": ["orders"]}))
+    with pytest.raises(ClientError) as missing:
+        events.put_targets(Rule="jobs", Targets=[{"Id": "fifo", "Arn": queue_arn("jobs.fifo")}])
+    assert error_code(missing.value) == "ValidationException"
+    events.put_targets(
+        Rule="jobs", Targets=[{"Id": "fifo", "Arn": queue_arn("jobs.fifo"), "SqsParameters": {"MessageGroupId": "orders"}}]
+    )
+
+    events.put_events(Entries=[entry()])
+
+    [message] = wait_for_messages(sqs, url)
+    assert message["Attributes"]["MessageGroupId"] == "orders"
+
+
+def test_event_bus_target_routes_across_buses(events, sqs):
+    url = sqs.create_queue(QueueName="billing")["QueueUrl"]
+    events.create_event_bus(Name="billing")
+    events.put_rule(Name="forward", EventPattern=json.dumps({"source": ["orders"]}))
+    events.put_targets(
+        Rule="forward", Targets=[{"Id": "bus", "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/billing"}]
+    )
+    events.put_rule(Name="bill", EventBusName="billing", EventPattern=json.dumps({"detail-type": ["OrderPlaced"]}))
+    events.put_targets(Rule="bill", EventBusName="billing", Targets=[{"Id": "queue", "Arn": queue_arn("billing")}])
+
+    events.put_events(Entries=[entry()])
+
+    [message] = wait_for_messages(sqs, url)
+    assert json.loads(message["Body"])["source"] == "orders"
+
+
+def test_failing_target_ends_in_dead_letter_queue(events, sqs, advance):
+    dlq = sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
+    events.put_rule(Name="broken", EventPattern=json.dumps({"source": ["orders"]}))
+    target = {
+        "Id": "missing",
+        "Arn": queue_arn("does-not-exist"),
+        "RetryPolicy": {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600},
+        "DeadLetterConfig": {"Arn": queue_arn("events-dlq")},
+    }
+    events.put_targets(Rule="broken", Targets=[target])
+
+    result = events.put_events(Entries=[entry()])
+    # Retries wait 1 s, then 2 s on the server clock. The delivery worker
+    # runs on its own, so the clock moves a second at a time until the
+    # event arrives.
+    messages: list[dict] = []
+    for _ in range(60):
+        advance(1)
+        time.sleep(0.05)
+        messages = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"]).get("Messages", [])
+        if messages:
+            break
+    [message] = messages
+    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    assert json.loads(message["Body"])["id"] == result["Entries"][0]["EventId"]
+    assert attributes["RULE_ARN"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/broken"
+    assert attributes["TARGET_ARN"] == queue_arn("does-not-exist")
+    assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumRetryAttempts"
+    assert attributes["RETRY_ATTEMPTS"] == "2"
+    assert "does-not-exist" in attributes["ERROR_MESSAGE"]
+
+
+def test_put_events_validation(events):
+    result = events.put_events(
+        Entries=[
+            {"Source": "orders", "DetailType": "OrderPlaced"},
+            entry(detail_type="x", EventBusName="no-such-bus"),
+            {"Source": "orders", "DetailType": "OrderPlaced", "Detail": "[1]"},
+            entry(),
+        ]
+    )
+    assert result["FailedEntryCount"] == 3
+    codes = [item.get("ErrorCode") for item in result["Entries"]]
+    assert codes == ["InvalidArgument", "ResourceNotFoundException", "MalformedDetail", None]
+    assert "EventId" in result["Entries"][3]
+    with pytest.raises(ClientError) as too_many:
+        events.put_events(Entries=[entry()] * 11)
+    assert error_code(too_many.value) == "ValidationException"
+
+
+def test_test_event_pattern(events):
+    event = json.dumps(
+        {
+            "id": "1",
+            "account": ACCOUNT,
+            "source": "orders",
+            "time": "2026-12-04T21:00:00Z",
+            "region": REGION,
+            "detail-type": "OrderPlaced",
+            "detail": {"ip": "10.0.0.7", "tags": ["a", "b"]},
+        }
+    )
+    assert events.test_event_pattern(EventPattern=json.dumps({"detail": {"ip": [{"cidr": "10.0.0.0/24"}]}}), Event=event)["Result"]
+    assert not events.test_event_pattern(EventPattern=json.dumps({"detail": {"tags": [{"prefix": "z"}]}}), Event=event)["Result"]
+    with pytest.raises(ClientError) as invalid:
+        events.test_event_pattern(EventPattern=json.dumps({"source": "orders"}), Event=event)
+    assert error_code(invalid.value) == "InvalidEventPatternException"
+    with pytest.raises(ClientError) as bad_event:
+        events.test_event_pattern(EventPattern=json.dumps({"source": ["orders"]}), Event="{}")
+    assert error_code(bad_event.value) == "ValidationException"
+
+
+def test_rule_management(events, sqs):
+    sqs.create_queue(QueueName="audit")
+    events.put_rule(Name="audit", EventPattern=json.dumps({"source": ["orders"]}), Description="all orders")
+    events.put_targets(Rule="audit", Targets=[{"Id": "q", "Arn": queue_arn("audit")}])
+
+    described = events.describe_rule(Name="audit")
+    assert described["State"] == "ENABLED"
+    assert described["Description"] == "all orders"
+    assert described["EventBusName"] == "default"
+    events.disable_rule(Name="audit")
+    assert events.describe_rule(Name="audit")["State"] == "DISABLED"
+    assert [rule["Name"] for rule in events.list_rules(NamePrefix="au")["Rules"]] == ["audit"]
+    assert events.list_rule_names_by_target(TargetArn=queue_arn("audit"))["RuleNames"] == ["audit"]
+    assert [target["Id"] for target in events.list_targets_by_rule(Rule="audit")["Targets"]] == ["q"]
+
+    with pytest.raises(ClientError) as has_targets:
+        events.delete_rule(Name="audit")
+    assert error_code(has_targets.value) == "ValidationException"
+    removed = events.remove_targets(Rule="audit", Ids=["q", "nope"])
+    assert removed["FailedEntryCount"] == 1
+    events.delete_rule(Name="audit")
+    with pytest.raises(ClientError) as gone:
+        events.describe_rule(Name="audit")
+    assert error_code(gone.value) == "ResourceNotFoundException"
+
+
+def test_bus_management_and_tags(events):
+    arn = events.create_event_bus(Name="payments", Tags=[{"Key": "team", "Value": "billing"}])["EventBusArn"]
+    with pytest.raises(ClientError) as exists:
+        events.create_event_bus(Name="payments")
+    assert error_code(exists.value) == "ResourceAlreadyExistsException"
+    names = [bus["Name"] for bus in events.list_event_buses()["EventBuses"]]
+    assert names == ["default", "payments"]
+    events.tag_resource(ResourceARN=arn, Tags=[{"Key": "env", "Value": "dev"}])
+    events.untag_resource(ResourceARN=arn, TagKeys=["team"])
+    assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "env", "Value": "dev"}]
+    with pytest.raises(ClientError) as default:
+        events.delete_event_bus(Name="default")
+    assert error_code(default.value) == "ValidationException"
+    events.delete_event_bus(Name="payments")
+    with pytest.raises(ClientError) as missing:
+        events.describe_event_bus(Name="payments")
+    assert error_code(missing.value) == "ResourceNotFoundException"
+
+
+def test_invalid_pattern_rejected_by_put_rule(events):
+    with pytest.raises(ClientError) as invalid:
+        events.put_rule(Name="bad", EventPattern=json.dumps({"detail": {"n": [{"numeric": [">", "x"]}]}}))
+    assert error_code(invalid.value) == "InvalidEventPatternException"
+
+
+def test_unbuilt_operation_names_itself(events):
+    with pytest.raises(ClientError) as unsupported:
+        events.create_archive(ArchiveName="all", EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default")
+    assert error_code(unsupported.value) == "UnsupportedOperationException"
+    assert "CreateArchive" in unsupported.value.response["Error"]["Message"]

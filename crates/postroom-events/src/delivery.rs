@@ -4,9 +4,9 @@
 //! the queue engine and returns once the jobs are durable. Workers on every
 //! node receive jobs from that queue, deliver them, and delete them. A
 //! failed delivery stays in the queue with a visibility timeout that grows
-//! exponentially, so the queue's receive count is the attempt count; when the
+//! exponentially, so the queue's receive count is the attempt count. When the
 //! target's retry policy is used up, the event goes to the target's
-//! dead-letter queue, with the error in message attributes, and the job ends.
+//! dead-letter queue with the error in message attributes, and the job ends.
 //! Clients cannot reach the internal queue: its account is not a number.
 
 use crate::error::EventsError;
@@ -21,7 +21,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Longest wait between two attempts of one delivery, in seconds.
+/// Maximum wait between two attempts of one delivery, in seconds.
 const MAX_BACKOFF_SECONDS: u64 = 300;
 
 fn outbox_key() -> QueueKey {

@@ -16,7 +16,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The `__type` of the error in the JSON 1.1 protocol.
+    /// Returns the `__type` of the error in the JSON 1.1 protocol.
     pub fn code(self) -> &'static str {
         match self {
             ErrorKind::InternalException => "InternalException",

@@ -2,9 +2,10 @@
 //! an `InputPath`, or an `InputTransformer` template filled from the event.
 //!
 //! Template rules, as EventBridge applies them: a placeholder `<name>`
-//! inside a JSON string is replaced by the value's text (string contents
-//! escaped for JSON, other values as JSON); outside a string it is replaced
-//! by the value as JSON, so a string arrives with its quotes. A path that
+//! inside a JSON string is replaced by the value's text, with string
+//! contents escaped for JSON and other values written as JSON. Outside a
+//! string it is replaced by the value as JSON, so a string arrives with its
+//! quotes. A path that
 //! matches nothing gives `null` outside strings and nothing inside them.
 
 use crate::model::TargetSpec;

@@ -19,7 +19,7 @@ def test_health_reports_session_server(endpoint):
         assert health["store"] == "embedded"
         assert health["durable"] is False
     assert health["clock"] == "manual"
-    assert health["services"] == ["sqs", "events"]
+    assert health["services"] == ["sqs", "sns", "events"]
 
 
 def test_clock_get_reports_manual(endpoint):

@@ -11,25 +11,7 @@ const MAX_ENTRY_BYTES: usize = 256 * 1024;
 
 /// Formats milliseconds since the Unix epoch as `2026-12-04T21:00:00Z`.
 pub fn iso8601(millis: u64) -> String {
-    let seconds = millis / 1000;
-    let days = (seconds / 86_400) as i64;
-    let remainder = seconds % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        remainder / 3_600,
-        remainder % 3_600 / 60,
-        remainder % 60
-    )
+    postroom_queue::time::iso8601(millis, false)
 }
 
 fn entry_size(entry: &Value) -> usize {

@@ -32,6 +32,17 @@ pub async fn handle(app: &App, request: &Request<Bytes>) -> HttpResponse {
             reply(StatusCode::OK, json!({"now_ms": clock.now(), "manual": clock.is_manual()}))
         }
         (&Method::POST, "/_postroom/clock") => advance_clock(app, request.body()),
+        (&Method::GET, postroom_sns::CERTIFICATE_PATH) => match app.sns.certificate().await {
+            Ok(pem) => {
+                let mut response = Response::new(Full::new(Bytes::from(pem)));
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-pem-file"));
+                response
+            }
+            Err(error) => {
+                tracing::error!(%error, "creating the SNS signing certificate failed");
+                reply(StatusCode::INTERNAL_SERVER_ERROR, json!({"message": error.to_string()}))
+            }
+        },
         (&Method::GET, "/_postroom/metrics") => {
             let body = app.metrics.render(&app.engine).await;
             let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -55,7 +66,7 @@ fn health(app: &App) -> HttpResponse {
             "store": store.kind(),
             "durable": store.is_durable(),
             "clock": if app.engine.clock().is_manual() { "manual" } else { "system" },
-            "services": ["sqs", "events"],
+            "services": ["sqs", "sns", "events"],
         }),
     )
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod query;
 mod router;
 mod server;
+mod sns_query;
 mod xml;
 
 pub use router::App;

@@ -21,6 +21,7 @@ const EVENTS_TARGET_PREFIX: &str = "AWSEvents.";
 pub struct App {
     pub sqs: SqsService,
     pub events: Arc<postroom_events::EventsService>,
+    pub sns: Arc<postroom_sns::SnsService>,
     pub engine: Arc<QueueEngine>,
     /// Account of requests whose access key is not a 12-digit account id.
     pub default_account: String,
@@ -44,6 +45,7 @@ impl App {
         Self {
             sqs: SqsService::new(engine.clone()),
             events: Arc::new(postroom_events::EventsService::new(engine.clone())),
+            sns: Arc::new(postroom_sns::SnsService::new(engine.clone())),
             engine,
             default_account,
             max_body_bytes,
@@ -198,6 +200,40 @@ impl App {
         }
     }
 
+    /// Handles an SNS request in the Query protocol.
+    async fn handle_sns(&self, action: &str, parameters: &[(String, String)], context: &RequestContext, request_id: &str) -> HttpResponse {
+        use postroom_sns::{ErrorKind as SnsErrorKind, SnsContext, SnsError, SnsOperation};
+        let started = std::time::Instant::now();
+        let result = match SnsOperation::from_name(action) {
+            None => Err((None, SnsError::new(SnsErrorKind::InvalidAction, format!("The action {action} is not valid for this endpoint.")))),
+            Some(operation) => {
+                let input = crate::sns_query::to_document(parameters);
+                let sns_context = SnsContext { account: context.account.clone(), region: context.region.clone(), host: context.host.clone() };
+                let span = tracing::info_span!("request", service = "sns", operation = operation.name(), request_id);
+                let result = self.sns.call(operation, &sns_context, input).instrument(span).await;
+                let status = result.as_ref().map_or_else(|error| error.kind.status(), |_| 200);
+                self.metrics.record("sns", operation.name(), status, started.elapsed());
+                result.map(|output| (operation, output)).map_err(|error| (Some(operation), error))
+            }
+        };
+        match result {
+            Ok((operation, output)) => {
+                let body = crate::sns_query::encode_response(operation, &output, request_id);
+                response(StatusCode::OK, "text/xml", body.into_bytes(), request_id)
+            }
+            Err((_, error)) => {
+                if error.kind.is_sender_fault() {
+                    tracing::debug!(%error, "request rejected");
+                } else {
+                    tracing::error!(%error, "request failed");
+                }
+                let body = crate::sns_query::encode_error(error.kind.code(), &error.message, error.kind.is_sender_fault(), request_id);
+                let status = StatusCode::from_u16(error.kind.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                response(status, "text/xml", body.into_bytes(), request_id)
+            }
+        }
+    }
+
     async fn handle_query(&self, request: &Request<Bytes>, request_id: &str) -> HttpResponse {
         let mut parameters: Vec<(String, String)> = request
             .uri()
@@ -223,6 +259,19 @@ impl App {
             .and_then(Credential::from_authorization)
             .or(query_credential)
             .map(|credential| credential.service);
+        let version = find("Version");
+        let is_sns = match service.as_deref() {
+            Some("sns") => true,
+            Some("sqs") => false,
+            _ => match version.as_deref() {
+                Some("2010-03-31") => true,
+                Some("2012-11-05") => false,
+                _ => postroom_sns::SnsOperation::from_name(&action).is_some() && SqsOperation::from_name(&action).is_none(),
+            },
+        };
+        if is_sns {
+            return self.handle_sns(&action, &parameters, &context, request_id).await;
+        }
         if let Some(service) = service.filter(|service| !service.is_empty() && service != "sqs") {
             let error = SqsError::new(ErrorKind::InvalidAction, format!("The service {service} is not offered by this server."));
             return xml_error(&error, request_id);

@@ -16,6 +16,7 @@ pub mod digest;
 mod engine;
 mod move_task;
 pub mod receipt;
+pub mod time;
 
 pub use clock::Clock;
 pub use engine::*;

@@ -1,0 +1,451 @@
+//! Delivery of published messages to subscriptions.
+//!
+//! Publish queues one job per subscription in an internal queue of the
+//! queue engine and returns once the jobs are durable. FIFO topics use an
+//! internal FIFO queue whose message groups are the pairs of subscription
+//! and message group, which keeps each subscription's order. Workers on
+//! every node deliver the jobs: to SQS queues as the JSON envelope of SNS or
+//! as the raw message, and to HTTP endpoints as signed posts. A failed
+//! delivery waits with a growing visibility timeout and is retried; HTTP
+//! endpoints get the retries of the delivery policy (3, 20 seconds apart, by
+//! default) and queues and functions are retried for 23 days. Then the
+//! message goes to the subscription's dead-letter queue, when it has one.
+
+use crate::error::SnsError;
+use crate::model::{Subscription, Topic};
+use crate::publish::Published;
+use crate::service::SnsService;
+use crate::signing::{canonical_string, KeyPair, CERTIFICATE_PATH, KEY_KIND, KEY_NAME};
+use postroom_queue::{OutgoingMessage, ReceiveOptions};
+use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Retention of queue and function deliveries before they give up.
+const QUEUE_RETRY_WINDOW_MS: u64 = 23 * 86_400_000;
+const MAX_BACKOFF_SECONDS: u64 = 60;
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn outbox_key(fifo: bool) -> QueueKey {
+    let name = if fifo { "deliveries.fifo" } else { "deliveries" };
+    QueueKey { account: "internal".into(), region: "sns".into(), name: name.into() }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum JobKind {
+    Notification(Published),
+    Confirmation { topic_arn: String, token: String, message_id: String, timestamp: u64 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Job {
+    kind: JobKind,
+    subscription_arn: String,
+    created_at: u64,
+}
+
+fn string_attribute(value: impl Into<String>) -> AttributeValue {
+    AttributeValue { data_type: "String".into(), string_value: Some(value.into()), binary_value: None }
+}
+
+fn url_query(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+impl SnsService {
+    async fn outbox(&self, fifo: bool) -> Result<QueueRecord, SnsError> {
+        let mut attributes = BTreeMap::new();
+        if fifo {
+            attributes.insert("FifoQueue".to_string(), "true".to_string());
+            attributes.insert("ContentBasedDeduplication".to_string(), "false".to_string());
+            attributes.insert("DeduplicationScope".to_string(), "messageQueue".to_string());
+            attributes.insert("FifoThroughputLimit".to_string(), "perQueue".to_string());
+        }
+        let outcome = self.engine.create_queue(outbox_key(fifo), attributes, BTreeMap::new()).await.map_err(SnsError::internal)?;
+        match outcome {
+            CreateQueueOutcome::Created(queue) | CreateQueueOutcome::Exists(queue) => Ok(queue),
+            CreateQueueOutcome::DeletedRecently(_) => Err(SnsError::internal("the delivery queue was deleted")),
+        }
+    }
+
+    pub(crate) async fn queue_deliveries(&self, topic: &Topic, published: &Published, targets: &[&Subscription]) -> Result<(), SnsError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let fifo = topic.is_fifo();
+        let outbox = self.outbox(fifo).await?;
+        let mut jobs = Vec::new();
+        for subscription in targets {
+            let job = Job { kind: JobKind::Notification(published.clone()), subscription_arn: subscription.arn(), created_at: published.timestamp };
+            jobs.push(OutgoingMessage {
+                body: serde_json::to_string(&job).map_err(SnsError::internal)?,
+                message_attributes: BTreeMap::new(),
+                system_attributes: BTreeMap::new(),
+                delay_seconds: None,
+                sender_id: "sns".into(),
+                message_group_id: fifo.then(|| format!("{}/{}", subscription.id, published.group_id.clone().unwrap_or_default())),
+                message_deduplication_id: fifo.then(|| format!("{}/{}", published.message_id, subscription.id)),
+            });
+        }
+        for chunk in jobs.chunks(10) {
+            self.engine.send(&outbox, chunk.to_vec()).await.map_err(SnsError::internal)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn queue_confirmation(&self, subscription: &Subscription) -> Result<(), SnsError> {
+        let now = self.engine.clock().now();
+        let job = Job {
+            kind: JobKind::Confirmation {
+                topic_arn: subscription.topic_arn.clone(),
+                token: subscription.token.clone().unwrap_or_default(),
+                message_id: uuid::Uuid::new_v4().to_string(),
+                timestamp: now,
+            },
+            subscription_arn: subscription.arn(),
+            created_at: now,
+        };
+        let message = OutgoingMessage {
+            body: serde_json::to_string(&job).map_err(SnsError::internal)?,
+            message_attributes: BTreeMap::new(),
+            system_attributes: BTreeMap::new(),
+            delay_seconds: None,
+            sender_id: "sns".into(),
+            message_group_id: None,
+            message_deduplication_id: None,
+        };
+        let outbox = self.outbox(false).await?;
+        self.engine.send(&outbox, vec![message]).await.map_err(SnsError::internal)?;
+        Ok(())
+    }
+
+    /// Returns the signing key, creating it on first use.
+    pub(crate) async fn signer(&self) -> Result<&KeyPair, SnsError> {
+        self.signer
+            .get_or_try_init(|| async {
+                if let Some(bytes) = self.engine.store().get_resource(KEY_KIND, KEY_NAME).await? {
+                    return KeyPair::from_bytes(&bytes).map_err(SnsError::internal);
+                }
+                let now = self.engine.clock().now();
+                let generated = tokio::task::spawn_blocking(move || KeyPair::generate(now))
+                    .await
+                    .map_err(SnsError::internal)?
+                    .map_err(SnsError::internal)?;
+                let bytes = generated.to_bytes().map_err(SnsError::internal)?;
+                if !self.engine.store().create_resource(KEY_KIND, KEY_NAME, bytes).await? {
+                    // Another node stored its key first; everyone signs with it.
+                    let stored = self.engine.store().get_resource(KEY_KIND, KEY_NAME).await?.unwrap_or_default();
+                    return KeyPair::from_bytes(&stored).map_err(SnsError::internal);
+                }
+                Ok(generated)
+            })
+            .await
+    }
+
+    /// Returns the PEM certificate that verifies message signatures.
+    pub async fn certificate(&self) -> Result<String, SnsError> {
+        Ok(self.signer().await?.certificate_pem.clone())
+    }
+
+    /// Delivers queued jobs until the server stops.
+    pub async fn run_deliveries(self: Arc<Self>) {
+        let fifo = tokio::spawn(self.clone().deliver_from(true));
+        self.deliver_from(false).await;
+        let _ = fifo.await;
+    }
+
+    async fn deliver_from(self: Arc<Self>, fifo: bool) {
+        loop {
+            if self.engine.is_stopping() {
+                return;
+            }
+            let outbox = match self.outbox(fifo).await {
+                Ok(outbox) => outbox,
+                Err(error) => {
+                    tracing::warn!(%error, "opening the SNS delivery queue failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let options = ReceiveOptions { max_messages: 10, visibility_timeout: Some(60), wait_time_seconds: Some(20), attempt_id: None };
+            let received = match self.engine.receive(&outbox, options).await {
+                Ok(received) => received,
+                Err(error) => {
+                    tracing::debug!(%error, "receiving SNS deliveries failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            for delivery in received {
+                self.handle(&outbox, &delivery.content.body, &delivery.receipt_handle, delivery.receive_count).await;
+            }
+        }
+    }
+
+    async fn handle(&self, outbox: &QueueRecord, body: &str, handle: &str, attempt: u32) {
+        let Ok(job) = serde_json::from_str::<Job>(body) else {
+            tracing::error!("dropping an SNS delivery job that cannot be read");
+            let _ = self.engine.delete(outbox, &[handle]).await;
+            return;
+        };
+        let subscription = match self.load_subscription(&job.subscription_arn).await {
+            Ok(subscription) => subscription,
+            Err(_) => {
+                // The subscription is gone: nothing to deliver to.
+                let _ = self.engine.delete(outbox, &[handle]).await;
+                return;
+            }
+        };
+        let result = self.deliver(&job, &subscription).await;
+        let finished = match result {
+            Ok(()) => true,
+            Err(error) => {
+                let now = self.engine.clock().now();
+                let (retries, delay) = retry_policy(&subscription);
+                let retries_used = attempt.saturating_sub(1);
+                tracing::warn!(subscription = %job.subscription_arn, attempt, %error, "an SNS delivery failed");
+                let exhausted = match retries {
+                    Some(limit) => retries_used >= limit,
+                    None => now >= job.created_at + QUEUE_RETRY_WINDOW_MS,
+                };
+                if exhausted {
+                    self.dead_letter(&job, &subscription, &error).await;
+                    true
+                } else {
+                    let backoff = delay.unwrap_or_else(|| (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS));
+                    if let Err(error) = self.engine.change_visibility(outbox, &[(handle, backoff)]).await {
+                        tracing::warn!(%error, "scheduling an SNS delivery retry failed");
+                    }
+                    false
+                }
+            }
+        };
+        if finished {
+            if let Err(error) = self.engine.delete(outbox, &[handle]).await {
+                tracing::warn!(%error, "removing a finished SNS delivery failed; it may repeat");
+            }
+        }
+    }
+
+    async fn deliver(&self, job: &Job, subscription: &Subscription) -> Result<(), String> {
+        match &job.kind {
+            JobKind::Confirmation { .. } => {
+                let envelope = self.envelope(job, subscription).await?;
+                self.post(subscription, &envelope, "SubscriptionConfirmation", None).await
+            }
+            JobKind::Notification(published) => match subscription.protocol.as_str() {
+                "sqs" => self.deliver_to_queue(job, published, subscription).await,
+                "http" | "https" => {
+                    let body = if subscription.is_raw() { published.message_for(&subscription.protocol) } else { self.envelope(job, subscription).await?.to_string() };
+                    self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id)).await
+                }
+                // TODO: functions as subscribers.
+                other => Err(format!("delivery to {other} endpoints is not supported by this server yet")),
+            },
+        }
+    }
+
+    async fn deliver_to_queue(&self, job: &Job, published: &Published, subscription: &Subscription) -> Result<(), String> {
+        let key = postroom_queue::arn::parse_queue_arn(&subscription.endpoint).ok_or("the endpoint is not a queue ARN")?;
+        let queue = self.engine.get_queue(&key).await.map_err(|_| format!("the queue {} does not exist", subscription.endpoint))?;
+        let fifo = postroom_queue::config::is_fifo(&queue.attributes);
+        let (body, message_attributes) = if subscription.is_raw() {
+            let mut attributes = BTreeMap::new();
+            for (name, attribute) in &published.attributes {
+                let value = if attribute.data_type.starts_with("Binary") {
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(&attribute.value).unwrap_or_default();
+                    AttributeValue { data_type: attribute.data_type.clone(), string_value: None, binary_value: Some(bytes) }
+                } else {
+                    AttributeValue { data_type: attribute.data_type.clone(), string_value: Some(attribute.value.clone()), binary_value: None }
+                };
+                attributes.insert(name.clone(), value);
+            }
+            (published.message_for("sqs"), attributes)
+        } else {
+            (self.envelope(job, subscription).await?.to_string(), BTreeMap::new())
+        };
+        let message = OutgoingMessage {
+            body,
+            message_attributes,
+            system_attributes: BTreeMap::new(),
+            delay_seconds: None,
+            sender_id: "sns.amazonaws.com".into(),
+            message_group_id: if fifo { Some(published.group_id.clone().unwrap_or_else(|| published.topic_arn.clone())) } else { None },
+            message_deduplication_id: fifo.then(|| published.deduplication_id.clone().unwrap_or_else(|| published.message_id.clone())),
+        };
+        self.engine.send(&queue, vec![message]).await.map(|_| ()).map_err(|error| error.to_string())
+    }
+
+    /// Builds the signed JSON envelope of a job.
+    async fn envelope(&self, job: &Job, subscription: &Subscription) -> Result<Value, String> {
+        let signer = self.signer().await.map_err(|error| error.to_string())?;
+        let base = format!("http://{}", subscription.host);
+        let certificate_url = format!("{base}{CERTIFICATE_PATH}");
+        let mut envelope = Map::new();
+        match &job.kind {
+            JobKind::Notification(published) => {
+                let message = published.message_for(&subscription.protocol);
+                let timestamp = postroom_queue::time::iso8601(published.timestamp, true);
+                let version = published.signature_version.as_str();
+                let fields = [
+                    ("Message", Some(message.as_str())),
+                    ("MessageId", Some(published.message_id.as_str())),
+                    ("Subject", published.subject.as_deref()),
+                    ("Timestamp", Some(timestamp.as_str())),
+                    ("TopicArn", Some(published.topic_arn.as_str())),
+                    ("Type", Some("Notification")),
+                ];
+                let signature = signer.sign(&canonical_string(&fields), version);
+                envelope.insert("Type".into(), json!("Notification"));
+                envelope.insert("MessageId".into(), json!(published.message_id));
+                if let Some(sequence) = &published.sequence_number {
+                    envelope.insert("SequenceNumber".into(), json!(sequence));
+                }
+                envelope.insert("TopicArn".into(), json!(published.topic_arn));
+                if let Some(subject) = &published.subject {
+                    envelope.insert("Subject".into(), json!(subject));
+                }
+                envelope.insert("Message".into(), json!(message));
+                envelope.insert("Timestamp".into(), json!(timestamp));
+                envelope.insert("SignatureVersion".into(), json!(version));
+                envelope.insert("Signature".into(), json!(signature));
+                envelope.insert("SigningCertURL".into(), json!(certificate_url));
+                let unsubscribe = format!("{base}/?{}", url_query(&[("Action", "Unsubscribe"), ("SubscriptionArn", &subscription.arn())]));
+                envelope.insert("UnsubscribeURL".into(), json!(unsubscribe));
+                if !published.attributes.is_empty() {
+                    let attributes: Map<String, Value> = published
+                        .attributes
+                        .iter()
+                        .map(|(name, attribute)| (name.clone(), json!({"Type": attribute.data_type, "Value": attribute.value})))
+                        .collect();
+                    envelope.insert("MessageAttributes".into(), Value::Object(attributes));
+                }
+            }
+            JobKind::Confirmation { topic_arn, token, message_id, timestamp } => {
+                let message = format!(
+                    "You have chosen to subscribe to the topic {topic_arn}.\nTo confirm the subscription, visit the SubscribeURL included in this message."
+                );
+                let subscribe_url =
+                    format!("{base}/?{}", url_query(&[("Action", "ConfirmSubscription"), ("TopicArn", topic_arn), ("Token", token)]));
+                let timestamp = postroom_queue::time::iso8601(*timestamp, true);
+                let fields = [
+                    ("Message", Some(message.as_str())),
+                    ("MessageId", Some(message_id.as_str())),
+                    ("SubscribeURL", Some(subscribe_url.as_str())),
+                    ("Timestamp", Some(timestamp.as_str())),
+                    ("Token", Some(token.as_str())),
+                    ("TopicArn", Some(topic_arn.as_str())),
+                    ("Type", Some("SubscriptionConfirmation")),
+                ];
+                let signature = signer.sign(&canonical_string(&fields), "1");
+                envelope.insert("Type".into(), json!("SubscriptionConfirmation"));
+                envelope.insert("MessageId".into(), json!(message_id));
+                envelope.insert("Token".into(), json!(token));
+                envelope.insert("TopicArn".into(), json!(topic_arn));
+                envelope.insert("Message".into(), json!(message));
+                envelope.insert("SubscribeURL".into(), json!(subscribe_url));
+                envelope.insert("Timestamp".into(), json!(timestamp));
+                envelope.insert("SignatureVersion".into(), json!("1"));
+                envelope.insert("Signature".into(), json!(signature));
+                envelope.insert("SigningCertURL".into(), json!(certificate_url));
+            }
+        }
+        Ok(Value::Object(envelope))
+    }
+
+    async fn post(&self, subscription: &Subscription, body: &Value, message_type: &str, message_id: Option<&str>) -> Result<(), String> {
+        let text = match body {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let client = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build().map_err(|error| error.to_string())?;
+        let mut request = client
+            .post(&subscription.endpoint)
+            .header("content-type", "text/plain; charset=UTF-8")
+            .header("x-amz-sns-message-type", message_type)
+            .header("x-amz-sns-topic-arn", &subscription.topic_arn)
+            .header("user-agent", "Amazon Simple Notification Service Agent");
+        if let Some(id) = message_id {
+            request = request.header("x-amz-sns-message-id", id);
+        }
+        if message_type == "Notification" {
+            request = request.header("x-amz-sns-subscription-arn", subscription.arn());
+            if subscription.is_raw() {
+                request = request.header("x-amz-sns-rawdelivery", "true");
+            }
+        }
+        let response = request.body(text).send().await.map_err(|error| format!("the endpoint did not answer: {error}"))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the endpoint answered HTTP {}", response.status().as_u16()))
+        }
+    }
+
+    async fn dead_letter(&self, job: &Job, subscription: &Subscription, error: &str) {
+        let target = subscription
+            .attributes
+            .get("RedrivePolicy")
+            .and_then(|policy| serde_json::from_str::<Value>(policy).ok())
+            .and_then(|policy| policy["deadLetterTargetArn"].as_str().map(str::to_string));
+        let Some(arn) = target else {
+            tracing::error!(subscription = %job.subscription_arn, %error, "dropping a message whose delivery failed; the subscription has no dead-letter queue");
+            return;
+        };
+        let queue = match postroom_queue::arn::parse_queue_arn(&arn) {
+            Some(key) => self.engine.get_queue(&key).await.ok(),
+            None => None,
+        };
+        let Some(queue) = queue else {
+            tracing::error!(subscription = %job.subscription_arn, dead_letter_queue = %arn, "dropping a message: the dead-letter queue does not exist");
+            return;
+        };
+        let body = match self.envelope(job, subscription).await {
+            Ok(envelope) => envelope.to_string(),
+            Err(error) => {
+                tracing::error!(%error, "building the envelope for the dead-letter queue failed");
+                return;
+            }
+        };
+        let mut attributes = BTreeMap::new();
+        attributes.insert("ErrorCode".to_string(), string_attribute("DeliveryFailed"));
+        attributes.insert("ErrorMessage".to_string(), string_attribute(error.chars().take(256).collect::<String>()));
+        attributes.insert("SubscriptionArn".to_string(), string_attribute(subscription.arn()));
+        attributes.insert("TopicArn".to_string(), string_attribute(subscription.topic_arn.clone()));
+        let fifo = postroom_queue::config::is_fifo(&queue.attributes);
+        let message = OutgoingMessage {
+            body,
+            message_attributes: attributes,
+            system_attributes: BTreeMap::new(),
+            delay_seconds: None,
+            sender_id: "sns.amazonaws.com".into(),
+            message_group_id: fifo.then(|| subscription.id.clone()),
+            message_deduplication_id: fifo.then(|| uuid::Uuid::new_v4().to_string()),
+        };
+        if let Err(send_error) = self.engine.send(&queue, vec![message]).await {
+            tracing::error!(subscription = %job.subscription_arn, %send_error, "sending a failed message to the dead-letter queue failed");
+        }
+    }
+}
+
+/// Retries and delay of a subscription: HTTP endpoints follow the delivery
+/// policy (`numRetries` and `minDelayTarget`, 3 and 20 seconds by default);
+/// other endpoints have no retry limit and back off exponentially.
+fn retry_policy(subscription: &Subscription) -> (Option<u32>, Option<u64>) {
+    if !subscription.protocol.starts_with("http") {
+        return (None, None);
+    }
+    let policy = subscription.attributes.get("DeliveryPolicy").and_then(|p| serde_json::from_str::<Value>(p).ok());
+    let retry = policy.as_ref().and_then(|p| p.get("healthyRetryPolicy").or_else(|| p.pointer("/http/defaultHealthyRetryPolicy")).cloned());
+    let retries = retry.as_ref().and_then(|r| r.get("numRetries")).and_then(Value::as_u64).unwrap_or(3) as u32;
+    let delay = retry.as_ref().and_then(|r| r.get("minDelayTarget")).and_then(Value::as_u64).unwrap_or(20);
+    (Some(retries), Some(delay))
+}

@@ -1,0 +1,394 @@
+"""SNS through boto3: topics, subscriptions, filter policies, FIFO topics,
+signed HTTP delivery and dead-letter queues."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, aws_cli_path
+
+ACCOUNT = "000000000000"
+
+
+@pytest.fixture(scope="session")
+def sns(server):
+    config = Config(region_name=REGION, retries={"total_max_attempts": 1}, read_timeout=30)
+    return boto3.session.Session().client(
+        "sns",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        config=config,
+    )
+
+
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def error_code(error: ClientError) -> str:
+    return error.response["Error"]["Code"]
+
+
+def wait_for_messages(sqs, url: str, count: int = 1) -> list[dict]:
+    """Long-polls until `count` messages arrived; the manual clock never ends
+    the wait, so only an arrival returns it."""
+    messages: list[dict] = []
+    while len(messages) < count:
+        response = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=20, MessageAttributeNames=["All"], AttributeNames=["All"]
+        )
+        messages.extend(response.get("Messages", []))
+    return messages
+
+
+def signed_string(envelope: dict) -> bytes:
+    if envelope["Type"] == "Notification":
+        names = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+    else:
+        names = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+    return "".join(f"{name}\n{envelope[name]}\n" for name in names if name in envelope).encode()
+
+
+def verify_signature(envelope: dict) -> None:
+    """Verifies an envelope as an SNS subscriber does, with the certificate
+    fetched from its SigningCertURL."""
+    certificate = x509.load_pem_x509_certificate(requests.get(envelope["SigningCertURL"], timeout=5).content)
+    algorithm = hashes.SHA256() if envelope["SignatureVersion"] == "2" else hashes.SHA1()
+    certificate.public_key().verify(base64.b64decode(envelope["Signature"]), signed_string(envelope), padding.PKCS1v15(), algorithm)
+
+
+def test_topic_lifecycle(sns):
+    arn = sns.create_topic(Name="orders", Attributes={"DisplayName": "Orders"}, Tags=[{"Key": "team", "Value": "shop"}])["TopicArn"]
+    assert arn == f"arn:aws:sns:{REGION}:{ACCOUNT}:orders"
+    assert sns.create_topic(Name="orders")["TopicArn"] == arn, "creating the topic again returns it"
+    with pytest.raises(ClientError) as differs:
+        sns.create_topic(Name="orders", Attributes={"DisplayName": "Other"})
+    assert error_code(differs.value) == "InvalidParameter"
+
+    attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    assert attributes["TopicArn"] == arn
+    assert attributes["Owner"] == ACCOUNT
+    assert attributes["DisplayName"] == "Orders"
+    assert attributes["SubscriptionsConfirmed"] == "0"
+    assert "Policy" in attributes
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="DisplayName", AttributeValue="Shop")
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["DisplayName"] == "Shop"
+
+    assert [topic["TopicArn"] for topic in sns.list_topics()["Topics"]] == [arn]
+    sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "env", "Value": "dev"}])
+    sns.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert sns.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "env", "Value": "dev"}]
+    sns.delete_topic(TopicArn=arn)
+    with pytest.raises(ClientError) as missing:
+        sns.get_topic_attributes(TopicArn=arn)
+    assert error_code(missing.value) == "NotFound"
+
+
+def test_fifo_topic_rules(sns):
+    with pytest.raises(ClientError) as suffix:
+        sns.create_topic(Name="plain", Attributes={"FifoTopic": "true"})
+    assert error_code(suffix.value) == "InvalidParameter"
+    with pytest.raises(ClientError) as dot:
+        sns.create_topic(Name="plain.fifo")
+    assert error_code(dot.value) == "InvalidParameter"
+    arn = sns.create_topic(Name="jobs.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    with pytest.raises(ClientError) as group:
+        sns.publish(TopicArn=arn, Message="x", MessageDeduplicationId="d")
+    assert error_code(group.value) == "InvalidParameter"
+    with pytest.raises(ClientError) as dedup:
+        sns.publish(TopicArn=arn, Message="x", MessageGroupId="g")
+    assert error_code(dedup.value) == "InvalidParameter"
+
+
+def test_fan_out_envelope_and_signature(sns, sqs):
+    topic = sns.create_topic(Name="orders")["TopicArn"]
+    url = sqs.create_queue(QueueName="inventory")["QueueUrl"]
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("inventory"))["SubscriptionArn"]
+    assert subscription.startswith(topic + ":")
+
+    published = sns.publish(
+        TopicArn=topic,
+        Message="order placed",
+        Subject="Order",
+        MessageAttributes={"event_type": {"DataType": "String", "StringValue": "OrderPlaced"}, "total": {"DataType": "Number", "StringValue": "12.5"}},
+    )
+
+    [message] = wait_for_messages(sqs, url)
+    envelope = json.loads(message["Body"])
+    assert envelope["Type"] == "Notification"
+    assert envelope["MessageId"] == published["MessageId"]
+    assert envelope["TopicArn"] == topic
+    assert envelope["Subject"] == "Order"
+    assert envelope["Message"] == "order placed"
+    assert envelope["Timestamp"].endswith("Z") and "." in envelope["Timestamp"], "milliseconds"
+    assert envelope["SignatureVersion"] == "1"
+    assert envelope["MessageAttributes"]["total"] == {"Type": "Number", "Value": "12.5"}
+    assert "Action=Unsubscribe" in envelope["UnsubscribeURL"]
+    verify_signature(envelope)
+
+
+def test_subject_absent_when_not_given(sns, sqs):
+    topic = sns.create_topic(Name="plain")["TopicArn"]
+    url = sqs.create_queue(QueueName="plain-q")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("plain-q"))
+    sns.publish(TopicArn=topic, Message="no subject")
+    [message] = wait_for_messages(sqs, url)
+    assert "Subject" not in json.loads(message["Body"])
+
+
+def test_raw_delivery_and_filters(sns, sqs):
+    topic = sns.create_topic(Name="order-events")["TopicArn"]
+    inventory = sqs.create_queue(QueueName="inventory")["QueueUrl"]
+    email = sqs.create_queue(QueueName="email")["QueueUrl"]
+    body_scope = sqs.create_queue(QueueName="big-orders")["QueueUrl"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn("inventory"),
+        Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"event_type": ["OrderPlaced"]})},
+    )
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn("email"),
+        Attributes={"FilterPolicy": json.dumps({"event_type": [{"prefix": "Order"}], "total": [{"numeric": [">=", 100]}]})},
+    )
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn("big-orders"),
+        Attributes={"FilterPolicyScope": "MessageBody", "FilterPolicy": json.dumps({"order": {"total": [{"numeric": [">", 1000]}]}})},
+    )
+
+    def publish(event_type: str, total: int) -> None:
+        sns.publish(
+            TopicArn=topic,
+            Message=json.dumps({"order": {"total": total}}),
+            MessageAttributes={
+                "event_type": {"DataType": "String", "StringValue": event_type},
+                "total": {"DataType": "Number", "StringValue": str(total)},
+            },
+        )
+
+    publish("OrderPlaced", 50)
+    publish("OrderShipped", 150)
+    publish("OrderPlaced", 5000)
+
+    raw = wait_for_messages(sqs, inventory, 2)
+    assert sorted(json.loads(m["Body"])["order"]["total"] for m in raw) == [50, 5000], "raw bodies, OrderPlaced only"
+    assert raw[0]["MessageAttributes"]["event_type"]["StringValue"] == "OrderPlaced"
+    emails = wait_for_messages(sqs, email, 2)
+    assert sorted(json.loads(json.loads(m["Body"])["Message"])["order"]["total"] for m in emails) == [150, 5000]
+    [big] = wait_for_messages(sqs, body_scope)
+    assert json.loads(json.loads(big["Body"])["Message"])["order"]["total"] == 5000
+
+
+def test_invalid_filter_policy_rejected(sns, sqs):
+    topic = sns.create_topic(Name="orders")["TopicArn"]
+    sqs.create_queue(QueueName="q")
+    with pytest.raises(ClientError) as invalid:
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("q"), Attributes={"FilterPolicy": json.dumps({"a": "b"})})
+    assert error_code(invalid.value) == "InvalidParameter"
+    assert "FilterPolicy" in invalid.value.response["Error"]["Message"]
+
+
+def test_message_structure_json(sns, sqs):
+    topic = sns.create_topic(Name="structured")["TopicArn"]
+    url = sqs.create_queue(QueueName="structured-q")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("structured-q"))
+    with pytest.raises(ClientError) as no_default:
+        sns.publish(TopicArn=topic, MessageStructure="json", Message=json.dumps({"sqs": "x"}))
+    assert error_code(no_default.value) == "InvalidParameter"
+    sns.publish(TopicArn=topic, MessageStructure="json", Message=json.dumps({"default": "fallback", "sqs": "for queues"}))
+    [message] = wait_for_messages(sqs, url)
+    assert json.loads(message["Body"])["Message"] == "for queues"
+
+
+def test_fifo_topic_to_fifo_queue(sns, sqs):
+    topic = sns.create_topic(Name="orders.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "true"})["TopicArn"]
+    url = sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("orders.fifo"), Attributes={"RawMessageDelivery": "true"})
+
+    results = [sns.publish(TopicArn=topic, Message=f"m{i}", MessageGroupId="g") for i in range(5)]
+    duplicate = sns.publish(TopicArn=topic, Message="m0", MessageGroupId="g")
+    assert duplicate["MessageId"] == results[0]["MessageId"]
+    assert duplicate["SequenceNumber"] == results[0]["SequenceNumber"]
+    numbers = [int(result["SequenceNumber"]) for result in results]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 5
+
+    bodies: list[str] = []
+    while len(bodies) < 5:
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=20, AttributeNames=["All"])
+        for message in response.get("Messages", []):
+            bodies.append(message["Body"])
+            assert message["Attributes"]["MessageGroupId"] == "g"
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert bodies == [f"m{i}" for i in range(5)], "order and deduplication hold end to end"
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Records posts; answers with the status in `server.status`."""
+
+    def do_POST(self):  # noqa: N802 (the http.server interface)
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length).decode()
+        self.server.posts.append({"headers": dict(self.headers), "body": body})
+        self.send_response(self.server.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server.posts = []
+    server.status = 200
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def wait_for_posts(endpoint, count: int, advance=None) -> list[dict]:
+    for _ in range(200):
+        if len(endpoint.posts) >= count:
+            return endpoint.posts
+        if advance:
+            advance(1)
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} posts, got {len(endpoint.posts)}")
+
+
+def test_http_subscription_confirmation_and_notification(sns, http_endpoint):
+    topic = sns.create_topic(Name="webhooks")["TopicArn"]
+    url = f"http://127.0.0.1:{http_endpoint.server_address[1]}/hook"
+    pending = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+    assert pending["SubscriptionArn"] == "pending confirmation"
+
+    [confirmation] = wait_for_posts(http_endpoint, 1)
+    assert confirmation["headers"]["x-amz-sns-message-type"] == "SubscriptionConfirmation"
+    envelope = json.loads(confirmation["body"])
+    verify_signature(envelope)
+    confirmed = requests.get(envelope["SubscribeURL"], timeout=5)
+    assert confirmed.status_code == 200
+    assert "<SubscriptionArn>" in confirmed.text
+    [listed] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert listed["SubscriptionArn"].startswith(topic + ":")
+
+    published = sns.publish(TopicArn=topic, Message="hello", Subject="Greeting")
+    posts = wait_for_posts(http_endpoint, 2)
+    notification = posts[1]
+    assert notification["headers"]["x-amz-sns-message-type"] == "Notification"
+    assert notification["headers"]["x-amz-sns-message-id"] == published["MessageId"]
+    assert notification["headers"]["x-amz-sns-topic-arn"] == topic
+    body = json.loads(notification["body"])
+    assert body["Message"] == "hello"
+    verify_signature(body)
+
+
+def test_failing_endpoint_ends_in_dead_letter_queue(sns, sqs, http_endpoint, advance):
+    topic = sns.create_topic(Name="fragile")["TopicArn"]
+    dlq = sqs.create_queue(QueueName="sns-dlq")["QueueUrl"]
+    url = f"http://127.0.0.1:{http_endpoint.server_address[1]}/hook"
+    subscription = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url, ReturnSubscriptionArn=True)["SubscriptionArn"]
+    confirmation = json.loads(wait_for_posts(http_endpoint, 1)[0]["body"])
+    sns.confirm_subscription(TopicArn=topic, Token=confirmation["Token"])
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription,
+        AttributeName="DeliveryPolicy",
+        AttributeValue=json.dumps({"healthyRetryPolicy": {"numRetries": 2, "minDelayTarget": 1, "maxDelayTarget": 1}}),
+    )
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription, AttributeName="RedrivePolicy", AttributeValue=json.dumps({"deadLetterTargetArn": queue_arn("sns-dlq")})
+    )
+    http_endpoint.status = 500
+
+    sns.publish(TopicArn=topic, Message="lost?")
+    wait_for_posts(http_endpoint, 4, advance)  # the confirmation, then three attempts
+
+    messages: list[dict] = []
+    for _ in range(100):
+        messages = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"]).get("Messages", [])
+        if messages:
+            break
+        time.sleep(0.05)
+    [message] = messages
+    assert json.loads(message["Body"])["Message"] == "lost?"
+    assert message["MessageAttributes"]["SubscriptionArn"]["StringValue"] == subscription
+
+
+def test_subscription_attributes_and_unsubscribe(sns, sqs):
+    topic = sns.create_topic(Name="orders")["TopicArn"]
+    sqs.create_queue(QueueName="q")
+    arn = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("q"))["SubscriptionArn"]
+    assert sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("q"))["SubscriptionArn"] == arn
+    attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+    assert attributes["Protocol"] == "sqs"
+    assert attributes["RawMessageDelivery"] == "false"
+    assert attributes["PendingConfirmation"] == "false"
+    sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="RawMessageDelivery", AttributeValue="true")
+    assert sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]["RawMessageDelivery"] == "true"
+    with pytest.raises(ClientError) as unknown:
+        sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="Nope", AttributeValue="x")
+    assert error_code(unknown.value) == "InvalidParameter"
+    assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["SubscriptionsConfirmed"] == "1"
+    sns.unsubscribe(SubscriptionArn=arn)
+    assert sns.list_subscriptions()["Subscriptions"] == []
+
+
+def test_publish_batch(sns, sqs):
+    topic = sns.create_topic(Name="batch")["TopicArn"]
+    url = sqs.create_queue(QueueName="batch-q")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("batch-q"), Attributes={"RawMessageDelivery": "true"})
+    result = sns.publish_batch(
+        TopicArn=topic,
+        PublishBatchRequestEntries=[{"Id": "a", "Message": "one"}, {"Id": "b", "Message": ""}, {"Id": "c", "Message": "three"}],
+    )
+    assert [entry["Id"] for entry in result["Successful"]] == ["a", "c"]
+    assert [entry["Id"] for entry in result["Failed"]] == ["b"]
+    assert sorted(m["Body"] for m in wait_for_messages(sqs, url, 2)) == ["one", "three"]
+    with pytest.raises(ClientError) as duplicate:
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[{"Id": "a", "Message": "x"}, {"Id": "a", "Message": "y"}])
+    assert error_code(duplicate.value) == "BatchEntryIdsNotDistinct"
+
+
+def test_publish_to_missing_topic(sns):
+    with pytest.raises(ClientError) as missing:
+        sns.publish(TopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:nope", Message="x")
+    assert error_code(missing.value) == "NotFound"
+
+
+def test_cli_publish(sqs, endpoint):
+    def sns_cli(*args: str) -> dict:
+        command = [aws_cli_path(), "--endpoint-url", endpoint, "--region", REGION, "--output", "json", "sns", *args]
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=60, env=os.environ.copy())
+        assert completed.returncode == 0, completed.stderr
+        return json.loads(completed.stdout or "{}")
+
+    sqs.create_queue(QueueName="cli-q")
+    url = sqs.get_queue_url(QueueName="cli-q")["QueueUrl"]
+    topic = sns_cli("create-topic", "--name", "cli-topic")["TopicArn"]
+    sns_cli("subscribe", "--topic-arn", topic, "--protocol", "sqs", "--notification-endpoint", queue_arn("cli-q"))
+    sns_cli("publish", "--topic-arn", topic, "--message", "from the cli")
+    [message] = wait_for_messages(sqs, url)
+    assert json.loads(message["Body"])["Message"] == "from the cli"

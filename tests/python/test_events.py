@@ -261,3 +261,19 @@ def test_unbuilt_operation_names_itself(events):
         events.create_archive(ArchiveName="all", EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default")
     assert error_code(unsupported.value) == "UnsupportedOperationException"
     assert "CreateArchive" in unsupported.value.response["Error"]["Message"]
+
+
+def test_sns_topic_target(events, sqs, server):
+    sns = boto3.session.Session().client(
+        "sns", endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY
+    )
+    topic = sns.create_topic(Name="order-events")["TopicArn"]
+    url = sqs.create_queue(QueueName="email")["QueueUrl"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("email"), Attributes={"RawMessageDelivery": "true"})
+    events.put_rule(Name="notify", EventPattern=json.dumps({"source": ["orders"]}))
+    events.put_targets(Rule="notify", Targets=[{"Id": "topic", "Arn": topic, "InputPath": "$.detail"}])
+
+    events.put_events(Entries=[entry(detail={"order_id": "ord_9"})])
+
+    [message] = wait_for_messages(sqs, url)
+    assert json.loads(message["Body"]) == {"order_id": "ord_9"}

@@ -199,7 +199,12 @@ impl EventsService {
             let now = self.engine.clock().now();
             return self.route(&context, bus, &job.event, now).await.map_err(|error| error.to_string());
         }
-        // TODO: SNS topics, Step Functions and functions as targets.
+        if arn.starts_with("arn:aws:sns:") {
+            let message = render(spec, &job.event, &context);
+            let group = spec.sqs_parameters.as_ref().and_then(|p| p.message_group_id.as_deref());
+            return self.sns.publish_message(arn, &message, group).await.map(|_| ()).map_err(|error| error.message);
+        }
+        // TODO: Step Functions and functions as targets.
         Err(format!("The target {arn} is of a service this server does not deliver to yet."))
     }
 

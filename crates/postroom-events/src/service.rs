@@ -18,6 +18,8 @@ pub struct EventsContext {
 /// The EventBridge API over the store and the queue engine.
 pub struct EventsService {
     pub(crate) engine: Arc<QueueEngine>,
+    /// SNS, for targets that are topics.
+    pub(crate) sns: Arc<postroom_sns::SnsService>,
 }
 
 pub(crate) fn text<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
@@ -66,8 +68,8 @@ fn page(limit: Option<&Value>, token: Option<&str>) -> Result<(usize, usize), Ev
 }
 
 impl EventsService {
-    pub fn new(engine: Arc<QueueEngine>) -> Self {
-        Self { engine }
+    pub fn new(engine: Arc<QueueEngine>, sns: Arc<postroom_sns::SnsService>) -> Self {
+        Self { engine, sns }
     }
 
     /// Runs one operation on a JSON 1.1 request document.

@@ -42,10 +42,11 @@ enum Protocol {
 
 impl App {
     pub fn new(engine: Arc<QueueEngine>, default_account: String, max_body_bytes: usize) -> Self {
+        let sns = Arc::new(postroom_sns::SnsService::new(engine.clone()));
         Self {
             sqs: SqsService::new(engine.clone()),
-            events: Arc::new(postroom_events::EventsService::new(engine.clone())),
-            sns: Arc::new(postroom_sns::SnsService::new(engine.clone())),
+            events: Arc::new(postroom_events::EventsService::new(engine.clone(), sns.clone())),
+            sns,
             engine,
             default_account,
             max_body_bytes,

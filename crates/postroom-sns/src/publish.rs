@@ -233,6 +233,21 @@ impl SnsService {
         Ok(published)
     }
 
+    /// Publishes a message on behalf of another service, such as an
+    /// EventBridge target. Returns the message id.
+    pub async fn publish_message(&self, topic_arn: &str, message: &str, message_group_id: Option<&str>) -> Result<String, SnsError> {
+        let topic = self.load_topic(topic_arn).await?;
+        let mut input = json!({"Message": message});
+        if topic.is_fifo() {
+            input["MessageGroupId"] = json!(message_group_id.unwrap_or("default"));
+            if topic.attributes.get("ContentBasedDeduplication").is_none_or(|v| v != "true") {
+                input["MessageDeduplicationId"] = json!(uuid::Uuid::new_v4().simple().to_string());
+            }
+        }
+        let published = self.build(&topic, &input, self.engine.clock().now())?;
+        Ok(self.accept(&topic, published).await?.message_id)
+    }
+
     pub(crate) async fn publish(&self, _context: &SnsContext, input: &Value) -> Result<Value, SnsError> {
         let arn = text(input, "TopicArn").or_else(|| text(input, "TargetArn")).ok_or_else(|| SnsError::invalid("TopicArn or TargetArn Reason: no value for required parameter"))?;
         let topic = self.load_topic(arn).await?;

@@ -277,3 +277,44 @@ def test_sns_topic_target(events, sqs, server):
 
     [message] = wait_for_messages(sqs, url)
     assert json.loads(message["Body"]) == {"order_id": "ord_9"}
+
+
+def test_scheduled_rules_fire_on_the_clock(events, sqs, advance):
+    url = sqs.create_queue(QueueName="ticks")["QueueUrl"]
+    with pytest.raises(ClientError) as invalid:
+        events.put_rule(Name="bad", ScheduleExpression="rate(1 minutes)")
+    assert error_code(invalid.value) == "ValidationException"
+    with pytest.raises(ClientError) as bad_cron:
+        events.put_rule(Name="bad", ScheduleExpression="cron(0 12 * * * *)")
+    assert error_code(bad_cron.value) == "ValidationException"
+    events.create_event_bus(Name="custom")
+    with pytest.raises(ClientError) as custom_bus:
+        events.put_rule(Name="bad", EventBusName="custom", ScheduleExpression="rate(5 minutes)")
+    assert error_code(custom_bus.value) == "ValidationException"
+
+    arn = events.put_rule(Name="every-five", ScheduleExpression="rate(5 minutes)")["RuleArn"]
+    assert events.describe_rule(Name="every-five")["ScheduleExpression"] == "rate(5 minutes)"
+    events.put_targets(Rule="every-five", Targets=[{"Id": "q", "Arn": queue_arn("ticks")}])
+
+    advance(299)
+    time.sleep(0.1)
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == [], "one second early"
+    advance(1)
+    [message] = wait_for_messages(sqs, url)
+    event = json.loads(message["Body"])
+    assert event["detail-type"] == "Scheduled Event"
+    assert event["source"] == "aws.events"
+    assert event["resources"] == [arn]
+    assert event["detail"] == {}
+
+
+def test_cron_rule_fires_at_its_minute(events, sqs, advance, clock_now_ms):
+    url = sqs.create_queue(QueueName="hourly")["QueueUrl"]
+    events.put_rule(Name="hourly", ScheduleExpression="cron(0 * * * ? *)")
+    events.put_targets(Rule="hourly", Targets=[{"Id": "q", "Arn": queue_arn("hourly")}])
+    now_ms = clock_now_ms()
+    to_next_hour = 3600 - (now_ms // 1000) % 3600
+    advance(to_next_hour)
+    [message] = wait_for_messages(sqs, url)
+    fired = json.loads(message["Body"])["time"]
+    assert fired.endswith(":00:00Z"), fired

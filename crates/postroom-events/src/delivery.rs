@@ -56,11 +56,15 @@ impl EventsService {
     /// Matches an event against the enabled rules of a bus and queues one
     /// delivery job per target of each matching rule.
     pub(crate) async fn route(&self, context: &EventsContext, bus: &str, event: &Value, now: u64) -> Result<(), EventsError> {
+        let rules: Vec<Rule> =
+            self.load_rules(context, bus).await?.into_iter().filter(|rule| rule.is_enabled() && matches(rule, event)).collect();
+        self.queue_jobs(&rules, event, now).await
+    }
+
+    /// Queues one delivery job per target of each rule.
+    pub(crate) async fn queue_jobs(&self, rules: &[Rule], event: &Value, now: u64) -> Result<(), EventsError> {
         let mut jobs = Vec::new();
-        for rule in self.load_rules(context, bus).await? {
-            if !rule.is_enabled() || !matches(&rule, event) {
-                continue;
-            }
+        for rule in rules {
             for target in &rule.targets {
                 let spec: TargetSpec = serde_json::from_value(target.clone()).unwrap_or_default();
                 let job = Job {

@@ -11,6 +11,7 @@ mod error;
 mod model;
 mod operation;
 mod put_events;
+mod schedule;
 mod service;
 mod targets;
 mod transform;

@@ -54,6 +54,14 @@ pub struct Rule {
     /// Targets as given to PutTargets, returned unchanged by
     /// ListTargetsByRule.
     pub targets: Vec<Value>,
+    #[serde(default)]
+    pub schedule_expression: Option<String>,
+    /// Milliseconds since the Unix epoch; rates count from here.
+    #[serde(default)]
+    pub created_at: u64,
+    /// Next firing of a scheduled rule.
+    #[serde(default)]
+    pub next_fire_at: Option<u64>,
 }
 
 impl Rule {

@@ -18,6 +18,10 @@ pub struct EventsContext {
 /// The EventBridge API over the store and the queue engine.
 pub struct EventsService {
     pub(crate) engine: Arc<QueueEngine>,
+    /// Woken when a scheduled rule changes.
+    pub(crate) schedules_changed: tokio::sync::Notify,
+    /// Identity of this node as a lease holder.
+    pub(crate) node_id: String,
     /// SNS, for targets that are topics.
     pub(crate) sns: Arc<postroom_sns::SnsService>,
 }
@@ -69,7 +73,7 @@ fn page(limit: Option<&Value>, token: Option<&str>) -> Result<(usize, usize), Ev
 
 impl EventsService {
     pub fn new(engine: Arc<QueueEngine>, sns: Arc<postroom_sns::SnsService>) -> Self {
-        Self { engine, sns }
+        Self { engine, sns, schedules_changed: tokio::sync::Notify::new(), node_id: uuid::Uuid::new_v4().to_string() }
     }
 
     /// Runs one operation on a JSON 1.1 request document.
@@ -138,7 +142,7 @@ impl EventsService {
         serde_json::from_slice(&bytes).map_err(EventsError::internal)
     }
 
-    async fn save_rule(&self, rule: &Rule) -> Result<(), EventsError> {
+    pub(crate) async fn save_rule(&self, rule: &Rule) -> Result<(), EventsError> {
         let key = rule_key(&rule.account, &rule.region, &rule.bus, &rule.name);
         let bytes = serde_json::to_vec(rule).map_err(EventsError::internal)?;
         Ok(self.engine.store().put_resource(RULE_KIND, &key, bytes).await?)
@@ -229,13 +233,18 @@ impl EventsService {
         if pattern.is_none() && schedule.is_none() {
             return Err(EventsError::validation("Parameter(s) EventPattern or ScheduleExpression must be specified."));
         }
-        if schedule.is_some() {
-            // TODO: scheduled rules.
-            return Err(EventsError::new(
-                ErrorKind::UnsupportedOperationException,
-                "ScheduleExpression is not supported by this server yet.",
-            ));
-        }
+        let now = self.engine.clock().now();
+        let parsed_schedule = match schedule {
+            Some(expression) => {
+                let parsed = crate::schedule::Schedule::parse(expression)
+                    .ok_or_else(|| EventsError::validation("Parameter ScheduleExpression is not valid."))?;
+                if bus != DEFAULT_BUS {
+                    return Err(EventsError::validation("ScheduleExpression is supported only on the default event bus."));
+                }
+                Some(parsed)
+            }
+            None => None,
+        };
         if let Some(pattern) = pattern {
             if pattern.chars().count() > 4096 {
                 return Err(EventsError::validation(
@@ -254,6 +263,8 @@ impl EventsService {
             Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(EventsError::internal)?),
             None => None,
         };
+        let created_at = existing.as_ref().map_or(now, |rule| if rule.created_at == 0 { now } else { rule.created_at });
+        let next_fire_at = parsed_schedule.as_ref().and_then(|parsed| parsed.next_after(now, created_at));
         let mut tags = existing.as_ref().map(|rule| rule.tags.clone()).unwrap_or_default();
         tags.extend(tags_from(input)?);
         let rule = Rule {
@@ -267,8 +278,14 @@ impl EventsService {
             role_arn: text(input, "RoleArn").map(str::to_string),
             tags,
             targets: existing.map(|rule| rule.targets).unwrap_or_default(),
+            schedule_expression: schedule.map(str::to_string),
+            created_at,
+            next_fire_at,
         };
         self.save_rule(&rule).await?;
+        if rule.schedule_expression.is_some() {
+            self.schedules_changed.notify_waiters();
+        }
         Ok(json!({"RuleArn": rule.arn()}))
     }
 
@@ -473,6 +490,9 @@ fn rule_json(rule: &Rule) -> Value {
     output.insert("Arn".into(), json!(rule.arn()));
     if let Some(pattern) = &rule.event_pattern {
         output.insert("EventPattern".into(), json!(pattern));
+    }
+    if let Some(schedule) = &rule.schedule_expression {
+        output.insert("ScheduleExpression".into(), json!(schedule));
     }
     output.insert("State".into(), json!(rule.state));
     if let Some(description) = &rule.description {

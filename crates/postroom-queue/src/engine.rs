@@ -456,7 +456,7 @@ impl QueueEngine {
     }
 
     /// Completes once the engine stops.
-    pub(crate) async fn stopped(&self) {
+    pub async fn stopped(&self) {
         loop {
             let stopped = self.stop.notified();
             tokio::pin!(stopped);

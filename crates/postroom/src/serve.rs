@@ -73,6 +73,7 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     tokio::spawn(engine.clone().sweep_retention());
     let app = Arc::new(App::new(engine.clone(), options.default_account.clone(), options.max_request_bytes));
     tokio::spawn(app.events.clone().run_deliveries());
+    tokio::spawn(app.events.clone().run_schedules());
     tokio::spawn(app.sns.clone().run_deliveries());
 
     let listener = tokio::net::TcpListener::bind(options.listen)

@@ -258,9 +258,9 @@ def test_invalid_pattern_rejected_by_put_rule(events):
 
 def test_unbuilt_operation_names_itself(events):
     with pytest.raises(ClientError) as unsupported:
-        events.create_archive(ArchiveName="all", EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default")
+        events.list_connections()
     assert error_code(unsupported.value) == "UnsupportedOperationException"
-    assert "CreateArchive" in unsupported.value.response["Error"]["Message"]
+    assert "ListConnections" in unsupported.value.response["Error"]["Message"]
 
 
 def test_sns_topic_target(events, sqs, server):
@@ -318,3 +318,58 @@ def test_cron_rule_fires_at_its_minute(events, sqs, advance, clock_now_ms):
     [message] = wait_for_messages(sqs, url)
     fired = json.loads(message["Body"])["time"]
     assert fired.endswith(":00:00Z"), fired
+
+
+def test_archive_and_replay(events, sqs, advance, clock_now_ms):
+    url = sqs.create_queue(QueueName="replayed")["QueueUrl"]
+    bus_arn = events.create_event_bus(Name="orders")["EventBusArn"]
+    archive = events.create_archive(
+        ArchiveName="placed", EventSourceArn=bus_arn, EventPattern=json.dumps({"detail-type": ["OrderPlaced"]}), RetentionDays=7
+    )
+    assert archive["State"] == "ENABLED"
+    with pytest.raises(ClientError) as exists:
+        events.create_archive(ArchiveName="placed", EventSourceArn=bus_arn)
+    assert error_code(exists.value) == "ResourceAlreadyExistsException"
+
+    # Event times have whole seconds, so the window starts a second early.
+    start = clock_now_ms() // 1000 - 1
+    events.put_events(Entries=[entry(EventBusName="orders"), entry(detail_type="OrderShipped", EventBusName="orders")])
+    advance(60)
+    events.put_events(Entries=[entry(detail={"order_id": "late"}, EventBusName="orders")])
+    described = events.describe_archive(ArchiveName="placed")
+    assert described["EventCount"] == 2, "the shipped event does not match the archive pattern"
+    assert described["RetentionDays"] == 7
+    assert [a["ArchiveName"] for a in events.list_archives()["Archives"]] == ["placed"]
+
+    rule_arn = events.put_rule(Name="to-queue", EventBusName="orders", EventPattern=json.dumps({"source": ["orders"]}))["RuleArn"]
+    events.put_targets(Rule="to-queue", EventBusName="orders", Targets=[{"Id": "q", "Arn": queue_arn("replayed")}])
+    replay = events.start_replay(
+        ReplayName="first-minute",
+        EventSourceArn=archive["ArchiveArn"],
+        EventStartTime=start,
+        EventEndTime=start + 30,
+        Destination={"Arn": bus_arn, "FilterArns": [rule_arn]},
+    )
+    assert replay["State"] == "STARTING"
+    [message] = wait_for_messages(sqs, url)
+    event = json.loads(message["Body"])
+    assert event["replay-name"] == "first-minute"
+    assert event["detail"] == {"order_id": "ord_1"}, "only the event inside the window"
+    for _ in range(100):
+        state = events.describe_replay(ReplayName="first-minute")["State"]
+        if state == "COMPLETED":
+            break
+        time.sleep(0.02)
+    assert state == "COMPLETED"
+    assert [r["ReplayName"] for r in events.list_replays()["Replays"]] == ["first-minute"]
+    with pytest.raises(ClientError) as done:
+        events.cancel_replay(ReplayName="first-minute")
+    assert error_code(done.value) == "ValidationException"
+
+    events.update_archive(ArchiveName="placed", RetentionDays=1)
+    advance(2 * 86400)
+    assert events.describe_archive(ArchiveName="placed")["EventCount"] == 0, "the retention period ended"
+    events.delete_archive(ArchiveName="placed")
+    with pytest.raises(ClientError) as gone:
+        events.describe_archive(ArchiveName="placed")
+    assert error_code(gone.value) == "ResourceNotFoundException"

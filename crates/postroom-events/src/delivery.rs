@@ -248,7 +248,7 @@ impl EventsService {
     }
 }
 
-fn matches(rule: &Rule, event: &Value) -> bool {
+pub(crate) fn matches(rule: &Rule, event: &Value) -> bool {
     rule.event_pattern
         .as_deref()
         .and_then(|text| Pattern::event_pattern(text).ok())

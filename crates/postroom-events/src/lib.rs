@@ -6,6 +6,7 @@
 //! deliver them with the target's retry policy and dead-letter queue.
 //! Requests and responses are AWS JSON 1.1 documents.
 
+mod archive;
 mod delivery;
 mod error;
 mod model;

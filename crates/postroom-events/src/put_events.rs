@@ -69,6 +69,7 @@ impl EventsService {
                 Ok(bus) => match build_event(context, entry, now) {
                     Ok(event) => match self.load_bus(context, &bus).await? {
                         Some(_) => {
+                            self.archive_event(context, &bus, &event, crate::archive::event_time(&event, now)).await?;
                             self.route(context, &bus, &event, now).await?;
                             Ok(event["id"].as_str().unwrap_or_default().to_string())
                         }

@@ -325,6 +325,7 @@ impl EventsService {
         if !self.engine.store().acquire_lease("events-scheduler", &self.node_id, now, lease_until).await? {
             return Ok(None);
         }
+        self.run_replays(now).await?;
         let mut earliest: Option<u64> = None;
         for (_, bytes) in self.engine.store().list_resources(RULE_KIND, "").await? {
             let Ok(mut rule) = serde_json::from_slice::<Rule>(&bytes) else { continue };

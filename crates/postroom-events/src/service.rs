@@ -99,8 +99,17 @@ impl EventsService {
             TagResource => self.tag_resource(context, &input, true).await,
             UntagResource => self.tag_resource(context, &input, false).await,
             ListTagsForResource => self.list_tags_for_resource(context, &input).await,
-            // TODO: schedules, archives and replays, and the API destination,
-            // connection, endpoint, partner and permission operations.
+            CreateArchive => self.create_archive(context, &input).await,
+            DescribeArchive => self.describe_archive(context, &input).await,
+            ListArchives => self.list_archives(context, &input).await,
+            UpdateArchive => self.update_archive(context, &input).await,
+            DeleteArchive => self.delete_archive(context, &input).await,
+            StartReplay => self.start_replay(context, &input).await,
+            DescribeReplay => self.describe_replay(context, &input).await,
+            ListReplays => self.list_replays(context, &input).await,
+            CancelReplay => self.cancel_replay(context, &input).await,
+            // TODO: the API destination, connection, endpoint, partner and
+            // permission operations.
             other => Err(EventsError::new(
                 ErrorKind::UnsupportedOperationException,
                 format!("The operation {} is not supported by this server yet.", other.name()),

@@ -335,6 +335,9 @@ def test_failing_endpoint_ends_in_dead_letter_queue(sns, sqs, http_endpoint, adv
     [message] = messages
     assert json.loads(message["Body"])["Message"] == "lost?"
     assert message["MessageAttributes"]["SubscriptionArn"]["StringValue"] == subscription
+    metrics = requests.get(f"{sqs.meta.endpoint_url}/_postroom/metrics", timeout=5).text
+    assert 'postroom_deliveries_total{service="sns",outcome="dead_lettered"} 1' in metrics
+    assert 'postroom_deliveries_total{service="sns",outcome="retried"} 2' in metrics
 
 
 def test_subscription_attributes_and_unsubscribe(sns, sqs):

@@ -135,7 +135,10 @@ impl EventsService {
         let target_arn = spec.arn.clone().unwrap_or_default();
         let result = self.deliver(&job, &spec).await;
         let finished = match result {
-            Ok(()) => true,
+            Ok(()) => {
+                self.engine.count_delivery("events", "delivered");
+                true
+            }
             Err(error) => {
                 let now = self.engine.clock().now();
                 let retries_used = attempt.saturating_sub(1);
@@ -153,6 +156,7 @@ impl EventsService {
                         true
                     }
                     None => {
+                        self.engine.count_delivery("events", "retried");
                         let backoff = (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS);
                         if let Err(error) = self.engine.change_visibility(outbox, &[(handle, backoff)]).await {
                             tracing::warn!(%error, "scheduling an event delivery retry failed");
@@ -215,6 +219,7 @@ impl EventsService {
     async fn dead_letter(&self, job: &Job, spec: &TargetSpec, error: &str, condition: &str, retries: u32) {
         let Some(arn) = spec.dead_letter_config.as_ref().and_then(|config| config.arn.clone()) else {
             tracing::error!(rule = %job.rule_arn, %error, "dropping an event whose delivery failed; the target has no dead-letter queue");
+            self.engine.count_delivery("events", "dropped");
             return;
         };
         let queue = match postroom_queue::arn::parse_queue_arn(&arn) {
@@ -223,6 +228,7 @@ impl EventsService {
         };
         let Some(queue) = queue else {
             tracing::error!(rule = %job.rule_arn, dead_letter_queue = %arn, %error, "dropping an event: its dead-letter queue does not exist");
+            self.engine.count_delivery("events", "dropped");
             return;
         };
         let mut attributes = BTreeMap::new();
@@ -242,8 +248,12 @@ impl EventsService {
             message_group_id: fifo.then(|| job.rule_name.clone()),
             message_deduplication_id: fifo.then(|| job.event["id"].as_str().unwrap_or_default().to_string()),
         };
-        if let Err(send_error) = self.engine.send(&queue, vec![message]).await {
-            tracing::error!(rule = %job.rule_arn, %send_error, "sending a failed event to its dead-letter queue failed");
+        match self.engine.send(&queue, vec![message]).await {
+            Ok(_) => self.engine.count_delivery("events", "dead_lettered"),
+            Err(send_error) => {
+                tracing::error!(rule = %job.rule_arn, %send_error, "sending a failed event to its dead-letter queue failed");
+                self.engine.count_delivery("events", "dropped");
+            }
         }
     }
 }

@@ -45,6 +45,11 @@ impl Metrics {
         let mut out = String::new();
         self.render_requests(&mut out);
         render_queues(&mut out, engine).await;
+        out.push_str("# HELP postroom_deliveries_total Deliveries of topics and rules by outcome: delivered, retried, dead_lettered, dropped.\n");
+        out.push_str("# TYPE postroom_deliveries_total counter\n");
+        for ((service, outcome), count) in engine.delivery_counts() {
+            let _ = writeln!(out, "postroom_deliveries_total{{service=\"{service}\",outcome=\"{outcome}\"}} {count}");
+        }
         out
     }
 

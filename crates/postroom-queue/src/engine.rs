@@ -97,6 +97,9 @@ pub struct QueueEngine {
     stop: Notify,
     /// Messages moved to a dead-letter queue on receive, by source queue.
     dead_letter_moves: Mutex<HashMap<QueueKey, u64>>,
+    /// Outcomes of internal deliveries (topics, rules), by service and
+    /// outcome.
+    deliveries: Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
     pub(crate) move_tasks: crate::move_task::MoveTasks,
 }
 
@@ -117,6 +120,7 @@ impl QueueEngine {
             stopping: std::sync::atomic::AtomicBool::new(false),
             stop: Notify::new(),
             dead_letter_moves: Mutex::new(HashMap::new()),
+            deliveries: Mutex::new(std::collections::BTreeMap::new()),
             move_tasks: crate::move_task::MoveTasks::default(),
         }
     }
@@ -346,6 +350,17 @@ impl QueueEngine {
         }))
     }
 
+    /// Counts one outcome of an internal delivery: `delivered`, `retried`,
+    /// `dead_lettered` or `dropped`.
+    pub fn count_delivery(&self, service: &'static str, outcome: &'static str) {
+        *self.deliveries.lock().entry((service, outcome)).or_default() += 1;
+    }
+
+    /// Outcomes of internal deliveries since the start.
+    pub fn delivery_counts(&self) -> Vec<((&'static str, &'static str), u64)> {
+        self.deliveries.lock().iter().map(|(key, count)| (*key, *count)).collect()
+    }
+
     /// Messages moved to a dead-letter queue on receive since the start,
     /// by source queue.
     pub fn dead_letter_moves(&self) -> Vec<(QueueKey, u64)> {
@@ -518,6 +533,7 @@ impl QueueEngine {
         self.move_tasks.cancel_all();
         self.store.reset().await?;
         self.dead_letter_moves.lock().clear();
+        self.deliveries.lock().clear();
         for (_, notify) in self.waiters.lock().drain() {
             notify.notify_waiters();
         }

@@ -205,7 +205,10 @@ impl SnsService {
         };
         let result = self.deliver(&job, &subscription).await;
         let finished = match result {
-            Ok(()) => true,
+            Ok(()) => {
+                self.engine.count_delivery("sns", "delivered");
+                true
+            }
             Err(error) => {
                 let now = self.engine.clock().now();
                 let (retries, delay) = retry_policy(&subscription);
@@ -219,6 +222,7 @@ impl SnsService {
                     self.dead_letter(&job, &subscription, &error).await;
                     true
                 } else {
+                    self.engine.count_delivery("sns", "retried");
                     let backoff = delay.unwrap_or_else(|| (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS));
                     if let Err(error) = self.engine.change_visibility(outbox, &[(handle, backoff)]).await {
                         tracing::warn!(%error, "scheduling an SNS delivery retry failed");
@@ -398,6 +402,7 @@ impl SnsService {
             .and_then(|policy| policy["deadLetterTargetArn"].as_str().map(str::to_string));
         let Some(arn) = target else {
             tracing::error!(subscription = %job.subscription_arn, %error, "dropping a message whose delivery failed; the subscription has no dead-letter queue");
+            self.engine.count_delivery("sns", "dropped");
             return;
         };
         let queue = match postroom_queue::arn::parse_queue_arn(&arn) {
@@ -406,6 +411,7 @@ impl SnsService {
         };
         let Some(queue) = queue else {
             tracing::error!(subscription = %job.subscription_arn, dead_letter_queue = %arn, "dropping a message: the dead-letter queue does not exist");
+            self.engine.count_delivery("sns", "dropped");
             return;
         };
         let body = match self.envelope(job, subscription).await {
@@ -430,8 +436,12 @@ impl SnsService {
             message_group_id: fifo.then(|| subscription.id.clone()),
             message_deduplication_id: fifo.then(|| uuid::Uuid::new_v4().to_string()),
         };
-        if let Err(send_error) = self.engine.send(&queue, vec![message]).await {
-            tracing::error!(subscription = %job.subscription_arn, %send_error, "sending a failed message to the dead-letter queue failed");
+        match self.engine.send(&queue, vec![message]).await {
+            Ok(_) => self.engine.count_delivery("sns", "dead_lettered"),
+            Err(send_error) => {
+                tracing::error!(subscription = %job.subscription_arn, %send_error, "sending a failed message to the dead-letter queue failed");
+                self.engine.count_delivery("sns", "dropped");
+            }
         }
     }
 }

@@ -1,12 +1,12 @@
 //! Schedule expressions of rules: `rate(N unit)` and EventBridge's
 //! six-field `cron(minutes hours day-of-month month day-of-week year)`.
 //!
-//! Cron fields accept `,` lists, `-` ranges, `*` and `/` increments;
-//! day-of-month also `?`, `L` (last day) and `nW` (the weekday nearest day
-//! n, within the month), day-of-week also `?`, `nL` (the last such day of the
-//! month) and `n#k` (the k-th such day), with days 1-7 for SUN-SAT or their
-//! names, and months 1-12 or JAN-DEC. Exactly one of day-of-month and
-//! day-of-week is `?`. All times are UTC.
+//! Cron fields accept `,` lists, `-` ranges, `*` and `/` increments.
+//! Day-of-month also takes `?`, `L` (the last day) and `nW` (the weekday
+//! nearest day n, within the month). Day-of-week also takes `?`, `nL` (the
+//! last such day of the month) and `n#k` (the k-th such day), with days 1-7
+//! for SUN-SAT or their names. Months are 1-12 or JAN-DEC. Exactly one of
+//! day-of-month and day-of-week is `?`. All times are UTC.
 
 use std::collections::BTreeSet;
 
@@ -286,7 +286,7 @@ use crate::service::EventsService;
 use serde_json::json;
 use std::sync::Arc;
 
-/// Longest sleep of the scheduler between two looks at the rules, on the
+/// Maximum sleep of the scheduler between two looks at the rules, on the
 /// server clock, in milliseconds.
 const SCHEDULER_TICK_MS: u64 = 60_000;
 

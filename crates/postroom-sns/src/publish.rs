@@ -44,7 +44,7 @@ pub struct Published {
 }
 
 impl Published {
-    /// The message for one protocol: its entry of a structured message, or
+    /// Returns the message for one protocol: its entry of a structured message, or
     /// the default.
     pub fn message_for(&self, protocol: &str) -> String {
         match &self.structured {

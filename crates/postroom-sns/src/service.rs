@@ -125,11 +125,13 @@ fn check_subscription_attribute(name: &str, value: &str, scope: &str) -> Result<
     match name {
         "RawMessageDelivery" => match value.to_ascii_lowercase().as_str() {
             flag @ ("true" | "false") => Ok(flag.to_string()),
-            _ => Err(SnsError::invalid("Attributes Reason: RawMessageDelivery: Invalid value [{value}]. Must be true or false.")),
+            _ => Err(SnsError::invalid(format!("Attributes Reason: RawMessageDelivery: Invalid value [{value}]. Must be true or false."))),
         },
         "FilterPolicyScope" => match value {
             "MessageAttributes" | "MessageBody" => Ok(value.to_string()),
-            _ => Err(SnsError::invalid("Attributes Reason: FilterPolicyScope: Invalid value [{value}]. Please use either MessageBody or MessageAttributes")),
+            _ => Err(SnsError::invalid(format!(
+                "Attributes Reason: FilterPolicyScope: Invalid value [{value}]. Please use either MessageBody or MessageAttributes"
+            ))),
         },
         "FilterPolicy" => {
             if value.is_empty() {

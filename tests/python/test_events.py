@@ -373,3 +373,43 @@ def test_archive_and_replay(events, sqs, advance, clock_now_ms):
     with pytest.raises(ClientError) as gone:
         events.describe_archive(ArchiveName="placed")
     assert error_code(gone.value) == "ResourceNotFoundException"
+
+
+def test_pending_delivery_survives_kill(tmp_path):
+    """An accepted event whose target is down is still delivered after the
+    server is killed and restarted."""
+    from postroom_server import PostroomServer
+
+    from conftest import make_sqs_client
+
+    def clients(server):
+        events = boto3.session.Session().client(
+            "events", endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY
+        )
+        return events, make_sqs_client(server.endpoint)
+
+    first = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True).start()
+    try:
+        events, sqs = clients(first)
+        events.put_rule(Name="late", EventPattern=json.dumps({"source": ["orders"]}))
+        events.put_targets(Rule="late", Targets=[{"Id": "q", "Arn": queue_arn("late-queue")}])
+        result = events.put_events(Entries=[entry()])
+        assert result["FailedEntryCount"] == 0
+    finally:
+        first.kill()
+
+    second = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True).start()
+    try:
+        events, sqs = clients(second)
+        url = sqs.create_queue(QueueName="late-queue")["QueueUrl"]
+        messages: list[dict] = []
+        for _ in range(120):
+            second.advance_clock(1)
+            time.sleep(0.05)
+            messages = sqs.receive_message(QueueUrl=url).get("Messages", [])
+            if messages:
+                break
+        [message] = messages
+        assert json.loads(message["Body"])["id"] == result["Entries"][0]["EventId"]
+    finally:
+        second.kill()

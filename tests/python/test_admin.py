@@ -57,3 +57,19 @@ def test_reset_allows_recreating_deleted_name(server, sqs):
     server.reset()
 
     assert sqs.create_queue(QueueName="orders")["QueueUrl"] == url
+
+
+def test_manual_clock_resumes_after_restart(tmp_path):
+    from postroom_server import PostroomServer
+
+    first = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True).start()
+    try:
+        advanced = first.advance_clock(40_000)
+    finally:
+        first.kill()
+    second = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True).start()
+    try:
+        resumed = requests.get(f"{second.endpoint}/_postroom/clock", timeout=5).json()["now_ms"]
+    finally:
+        second.kill()
+    assert resumed >= advanced, "the clock does not go back across a restart"

@@ -413,3 +413,14 @@ def test_pending_delivery_survives_kill(tmp_path):
         assert json.loads(message["Body"])["id"] == result["Entries"][0]["EventId"]
     finally:
         second.kill()
+
+
+def test_reserved_source_and_template_checks(events, sqs):
+    result = events.put_events(Entries=[{"Source": "aws.s3", "DetailType": "t", "Detail": "{}"}])
+    assert result["Entries"][0]["ErrorCode"] == "NotAuthorizedForSourceException"
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["orders"]}))
+    transformer = {"InputPathsMap": {"n": "$.detail.n"}, "InputTemplate": '{"a": <m>}'}
+    with pytest.raises(ClientError) as undefined:
+        events.put_targets(Rule="r", Targets=[{"Id": "t", "Arn": queue_arn("q"), "InputTransformer": transformer}])
+    assert error_code(undefined.value) == "ValidationException"
+    assert "<m>" in undefined.value.response["Error"]["Message"]

@@ -26,6 +26,9 @@ fn entry_size(entry: &Value) -> usize {
 fn build_event(context: &EventsContext, entry: &Value, now: u64) -> Result<Value, (String, String)> {
     let invalid = |message: &str| ("InvalidArgument".to_string(), message.to_string());
     let source = text(entry, "Source").filter(|s| !s.is_empty()).ok_or_else(|| invalid("Parameter Source is not valid. Reason: Source is a required argument."))?;
+    if source.starts_with("aws.") {
+        return Err(("NotAuthorizedForSourceException".to_string(), "Not authorized for the source.".to_string()));
+    }
     let detail_type = text(entry, "DetailType")
         .filter(|s| !s.is_empty())
         .ok_or_else(|| invalid("Parameter DetailType is not valid. Reason: DetailType is a required argument."))?;

@@ -48,6 +48,7 @@ pub fn validate(target: &Value) -> Result<(), EventsError> {
         if transformer.input_paths_map.len() > MAX_INPUT_PATHS {
             return Err(EventsError::validation(format!("InputPathsMap for target {id} can have at most 100 entries.")));
         }
+        check_template(id, template, &transformer.input_paths_map)?;
         for (name, path) in &transformer.input_paths_map {
             if name.starts_with("aws.events.") {
                 return Err(EventsError::validation(format!("InputPathsMap key {name} is reserved.")));
@@ -80,6 +81,30 @@ pub fn validate(target: &Value) -> Result<(), EventsError> {
     Ok(())
 }
 
+/// Checks that every placeholder of a template is defined, and that a JSON
+/// template is valid JSON once its placeholders are filled.
+fn check_template(id: &str, template: &str, paths: &std::collections::BTreeMap<String, String>) -> Result<(), EventsError> {
+    let undefined = std::cell::RefCell::new(None);
+    let known = |name: &str| {
+        let defined = name.starts_with("aws.events.") || paths.contains_key(name);
+        if !defined && undefined.borrow().is_none() {
+            *undefined.borrow_mut() = Some(name.to_string());
+        }
+        true
+    };
+    let filled = crate::transform::fill_template(template, &known, &|_| Some(Value::String("x".into())));
+    if let Some(name) = undefined.into_inner() {
+        return Err(EventsError::validation(format!(
+            "InputTemplate for target {id} contains the placeholder <{name}>, which is not in InputPathsMap."
+        )));
+    }
+    let trimmed = template.trim_start();
+    if (trimmed.starts_with('{') || trimmed.starts_with('[')) && serde_json::from_str::<Value>(&filled).is_err() {
+        return Err(EventsError::validation(format!("InputTemplate for target {id} must be valid JSON.")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,7 +127,14 @@ mod tests {
             json!({"Id": "t1", "Arn": sqs, "RetryPolicy": {"MaximumEventAgeInSeconds": 59}}),
             json!({"Id": "t1", "Arn": sqs, "DeadLetterConfig": {"Arn": "arn:aws:sns:us-east-1:000000000000:t"}}),
             json!({"Id": "t1", "Arn": "arn:aws:sqs:us-east-1:000000000000:q.fifo"}),
+            json!({"Id": "t1", "Arn": sqs, "InputTransformer": {"InputPathsMap": {"n": "$.detail.n"}, "InputTemplate": "{\"a\": <m>}"}}),
+            json!({"Id": "t1", "Arn": sqs, "InputTransformer": {"InputPathsMap": {"n": "$.detail.n"}, "InputTemplate": "{\"a\": <n>"}}),
         ];
+        let good = json!({"Id": "t1", "Arn": sqs, "InputTransformer": {
+            "InputPathsMap": {"n": "$.detail.n"},
+            "InputTemplate": "{\"a\": <n>, \"b\": \"<n> and <aws.events.rule-name>\"}"
+        }});
+        assert!(validate(&good).is_ok());
         for target in bad {
             assert!(validate(&target).is_err(), "{target}");
         }

@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 pub const PREFIX: &str = "/_postroom/";
+/// Store kind and key of the instant of a manual clock, kept so that the
+/// clock resumes there after a restart.
+pub const CLOCK_KIND: &str = "postroom/clock";
+pub const CLOCK_KEY: &str = "manual";
 
 pub async fn handle(app: &App, request: &Request<Bytes>) -> HttpResponse {
     let path = request.uri().path().trim_end_matches('/');
@@ -31,7 +35,7 @@ pub async fn handle(app: &App, request: &Request<Bytes>) -> HttpResponse {
             let clock = app.engine.clock();
             reply(StatusCode::OK, json!({"now_ms": clock.now(), "manual": clock.is_manual()}))
         }
-        (&Method::POST, "/_postroom/clock") => advance_clock(app, request.body()),
+        (&Method::POST, "/_postroom/clock") => advance_clock(app, request.body()).await,
         (&Method::GET, postroom_sns::CERTIFICATE_PATH) => match app.sns.certificate().await {
             Ok(pem) => {
                 let mut response = Response::new(Full::new(Bytes::from(pem)));
@@ -71,7 +75,7 @@ fn health(app: &App) -> HttpResponse {
     )
 }
 
-fn advance_clock(app: &App, body: &Bytes) -> HttpResponse {
+async fn advance_clock(app: &App, body: &Bytes) -> HttpResponse {
     let seconds = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|value| value.get("advance_seconds").and_then(Value::as_f64))
@@ -85,6 +89,10 @@ fn advance_clock(app: &App, body: &Bytes) -> HttpResponse {
     match app.engine.clock().advance(Duration::from_secs_f64(seconds)) {
         Some(now) => {
             tracing::debug!(seconds, now_ms = now, "advanced the manual clock");
+            let stored = app.engine.store().put_resource(CLOCK_KIND, CLOCK_KEY, now.to_string().into_bytes()).await;
+            if let Err(error) = stored {
+                tracing::warn!(%error, "storing the manual clock failed; a restart may start it earlier");
+            }
             reply(StatusCode::OK, json!({"now_ms": now}))
         }
         None => reply(

@@ -15,5 +15,6 @@ mod server;
 mod sns_query;
 mod xml;
 
+pub use admin::{CLOCK_KEY, CLOCK_KIND};
 pub use router::App;
 pub use server::serve;

@@ -79,7 +79,10 @@ fn invalid_value(name: &str) -> SqsError {
 }
 
 fn numeric(attribute: &NumericAttribute, value: &str) -> Result<String, SqsError> {
-    let parsed: u64 = value.trim().parse().map_err(|_| invalid_value(attribute.name))?;
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid_value(attribute.name));
+    }
+    let parsed: u64 = value.parse().map_err(|_| invalid_value(attribute.name))?;
     if parsed < attribute.min || parsed > attribute.max {
         return Err(invalid_value(attribute.name));
     }
@@ -319,6 +322,8 @@ mod tests {
             ("VisibilityTimeout", "43201", false),
             ("VisibilityTimeout", "-1", false),
             ("VisibilityTimeout", "ten", false),
+            ("VisibilityTimeout", " 5", false),
+            ("VisibilityTimeout", "+5", false),
             ("MessageRetentionPeriod", "59", false),
             ("MessageRetentionPeriod", "1209600", true),
             ("DelaySeconds", "901", false),

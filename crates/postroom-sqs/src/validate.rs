@@ -125,7 +125,13 @@ fn is_number(value: &str) -> bool {
         let e = e.strip_prefix(['+', '-']).unwrap_or(e);
         !e.is_empty() && all_digits(e)
     });
-    mantissa_ok && exponent_ok
+    if !(mantissa_ok && exponent_ok) {
+        return false;
+    }
+    // SQS keeps 38 significant digits, for magnitudes from 10^-128 to 10^126.
+    let significant = format!("{whole}{}", fraction.unwrap_or_default()).trim_start_matches('0').trim_end_matches('0').len();
+    let magnitude: f64 = value.parse().unwrap_or(f64::INFINITY);
+    significant <= 38 && (magnitude == 0.0 || (magnitude.abs() < 1e126 && magnitude.abs() >= 1e-128))
 }
 
 /// Checks message attributes and converts them to stored values.
@@ -268,7 +274,8 @@ mod tests {
         for good in ["0", "-7", "12.50", "+1e10", ".5", "5.", "1E-3"] {
             assert!(is_number(good), "{good} is a number");
         }
-        for bad in ["", "-", "abc", "1e", "1.2.3", "0x10", "."] {
+        assert!(is_number(&"9".repeat(38)));
+        for bad in ["", "-", "abc", "1e", "1.2.3", "0x10", ".", "1e400", "1e126", "1e-129", &"9".repeat(39)] {
             assert!(!is_number(bad), "{bad} is not a number");
         }
     }

@@ -66,7 +66,18 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     };
     let clock = match options.clock {
         ClockKind::System => Clock::System,
-        ClockKind::Manual => Clock::manual(),
+        ClockKind::Manual => {
+            // A manual clock never goes back across a restart: it resumes
+            // where it stood, or at the wall-clock time if that is later.
+            let stored = store
+                .get_resource(postroom_http::CLOCK_KIND, postroom_http::CLOCK_KEY)
+                .await
+                .context("reading the manual clock")?
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| text.parse::<u64>().ok());
+            let wall = Clock::System.now();
+            Clock::manual_at(stored.map_or(wall, |stored| stored.max(wall)))
+        }
     };
     let engine = Arc::new(QueueEngine::new(store.clone(), clock));
     tokio::spawn(engine.clone().supervise_move_tasks());

@@ -129,7 +129,7 @@ impl EventsService {
             if archive.bus != bus {
                 continue;
             }
-            let matches = archive.event_pattern.as_deref().map_or(true, |pattern| {
+            let matches = archive.event_pattern.as_deref().is_none_or(|pattern| {
                 Pattern::event_pattern(pattern).is_ok_and(|compiled| compiled.matches_json(event))
             });
             if matches {

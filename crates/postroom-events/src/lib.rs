@@ -13,6 +13,7 @@ mod model;
 mod operation;
 mod put_events;
 mod schedule;
+mod scheduler;
 mod service;
 mod targets;
 mod transform;

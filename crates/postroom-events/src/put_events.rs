@@ -130,9 +130,9 @@ mod tests {
         assert_eq!(matches["Result"], true);
         let other = test_event_pattern(&json!({"EventPattern": r#"{"source":["billing"]}"#, "Event": event})).expect("valid");
         assert_eq!(other["Result"], false);
-        let invalid = test_event_pattern(&json!({"EventPattern": r#"{"source":"orders"}"#, "Event": event})).unwrap_err();
+        let invalid = test_event_pattern(&json!({"EventPattern": r#"{"source":"orders"}"#, "Event": event})).expect_err("invalid pattern");
         assert_eq!(invalid.kind, ErrorKind::InvalidEventPatternException);
-        let no_id = test_event_pattern(&json!({"EventPattern": r#"{"source":["orders"]}"#, "Event": r#"{"source":"orders"}"#})).unwrap_err();
+        let no_id = test_event_pattern(&json!({"EventPattern": r#"{"source":["orders"]}"#, "Event": r#"{"source":"orders"}"#})).expect_err("incomplete event");
         assert_eq!(no_id.kind, ErrorKind::ValidationException);
     }
 }

@@ -370,6 +370,8 @@ impl SnsService {
             Value::String(text) => text.clone(),
             other => other.to_string(),
         };
+        // NOTE: https endpoints are checked against the public web PKI roots,
+        // so one with a self-signed certificate fails every delivery.
         let client = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build().map_err(|error| error.to_string())?;
         let mut request = client
             .post(&subscription.endpoint)

@@ -22,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve(ServeOptions),
+    /// Drive an SQS-compatible endpoint with a load scenario and report
+    /// throughput and latency, or run the null server.
+    Bench(postroom_bench::BenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -16,5 +16,12 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
+        cli::Command::Bench(arguments) => match postroom_bench::run(arguments) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("postroom bench: {error:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -98,6 +98,11 @@ impl Server {
         Self { child: Some(child), address, data_dir: data_dir.to_path_buf(), _temporary: None }
     }
 
+    /// Process id of the server, or 0 once it was stopped.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.address)
     }

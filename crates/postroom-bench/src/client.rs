@@ -1,0 +1,267 @@
+//! One HTTP/1.1 keep-alive connection that sends signed AWS JSON 1.0 SQS
+//! requests, as the AWS SDKs send them.
+
+use crate::sigv4::{amz_date, SignableRequest, Signer};
+use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+
+/// An `http://host:port` endpoint.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// The URL as given, without a trailing slash.
+    pub url: String,
+    /// `host:port`, the value of the `Host` header and the address to
+    /// connect to.
+    pub authority: String,
+}
+
+impl Endpoint {
+    /// Parses `http://host:port`. TLS is not supported, because a load
+    /// generator on loopback has no use for it.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let trimmed = url.trim_end_matches('/');
+        let Some(authority) = trimmed.strip_prefix("http://") else {
+            bail!("invalid endpoint {url:?}: expected http://host:port (https is not supported)");
+        };
+        if authority.is_empty() || authority.contains('/') {
+            bail!("invalid endpoint {url:?}: expected http://host:port with no path");
+        }
+        let authority = if authority.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Self { url: trimmed.to_string(), authority })
+    }
+}
+
+/// Failure of a call.
+#[derive(Debug)]
+pub enum CallError {
+    /// The endpoint returned an error status. `code` is the AWS error code
+    /// without its namespace, such as `QueueDoesNotExist`.
+    Service { status: u16, code: String, message: String },
+    /// Connecting, writing or reading failed.
+    Transport(String),
+    /// No complete response arrived within the request timeout.
+    Timeout,
+    /// The measurement ended while the request was in flight.
+    Abandoned,
+}
+
+impl CallError {
+    /// Returns the key under which reports count this error.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Service { status, code, .. } => format!("{code} ({status})"),
+            Self::Transport(_) => "transport error".to_string(),
+            Self::Timeout => "timeout".to_string(),
+            Self::Abandoned => "abandoned".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Service { status, code, message } => write!(f, "HTTP {status} {code}: {message}"),
+            Self::Transport(error) => write!(f, "transport error: {error}"),
+            Self::Timeout => write!(f, "timed out"),
+            Self::Abandoned => write!(f, "abandoned at the end of the measurement"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// Error body of the AWS JSON protocol.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "__type", default)]
+    error_type: String,
+    #[serde(alias = "Message", default)]
+    message: String,
+}
+
+/// A client bound to one endpoint over one connection, reopened after a
+/// transport error or a timeout.
+pub struct SqsClient {
+    endpoint: Endpoint,
+    signer: Arc<Signer>,
+    timeout: Duration,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl SqsClient {
+    /// Creates a client that connects on its first call. `timeout` bounds
+    /// each call, long-poll waits included.
+    pub fn new(endpoint: Endpoint, signer: Arc<Signer>, timeout: Duration) -> Self {
+        Self { endpoint, signer, timeout, sender: None }
+    }
+
+    /// Closes the connection, so that the next call opens a new one. A request
+    /// abandoned mid-flight leaves a response on the old connection that the
+    /// next request must not read.
+    pub fn disconnect(&mut self) {
+        self.sender = None;
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Sends `AmazonSQS.<operation>` with the JSON `body` and returns the
+    /// body of a 2xx response.
+    pub async fn call(&mut self, operation: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
+        match tokio::time::timeout(self.timeout, self.send(operation, body)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => {
+                if matches!(error, CallError::Transport(_)) {
+                    self.sender = None;
+                }
+                Err(error)
+            }
+            Err(_) => {
+                // The response may still arrive on this connection, so it
+                // cannot carry the next request.
+                self.sender = None;
+                Err(CallError::Timeout)
+            }
+        }
+    }
+
+    /// Like `call`, and decodes the response as `T`.
+    pub async fn call_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        operation: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<T> {
+        let response = self.call(operation, body).await?;
+        serde_json::from_slice(&response)
+            .with_context(|| format!("decoding the {operation} response {:?}", String::from_utf8_lossy(&response)))
+    }
+
+    async fn send(&mut self, operation: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
+        let mut request = self.build_request(operation, body)?;
+        // A keep-alive connection that the server closed while idle fails
+        // before the request is written. One retry on a new connection
+        // covers that, and cannot send a request twice.
+        let mut retried = false;
+        let response = loop {
+            let sender = self.connection().await?;
+            if let Err(error) = sender.ready().await {
+                self.sender = None;
+                if retried {
+                    return Err(CallError::Transport(error.to_string()));
+                }
+                retried = true;
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => break response,
+                Err(mut error) => {
+                    self.sender = None;
+                    match error.take_message() {
+                        Some(unsent) if !retried => {
+                            request = unsent;
+                            retried = true;
+                        }
+                        _ => return Err(CallError::Transport(error.into_error().to_string())),
+                    }
+                }
+            }
+        };
+        let status = response.status();
+        let body =
+            response.into_body().collect().await.map_err(|error| CallError::Transport(error.to_string()))?.to_bytes();
+        if status.is_success() {
+            return Ok(body);
+        }
+        let error: ErrorBody =
+            serde_json::from_slice(&body).unwrap_or(ErrorBody { error_type: String::new(), message: String::new() });
+        let code = error.error_type.rsplit('#').next().unwrap_or_default();
+        let code = if code.is_empty() { "unknown".to_string() } else { code.to_string() };
+        let message =
+            if error.message.is_empty() { String::from_utf8_lossy(&body).into_owned() } else { error.message };
+        Err(CallError::Service { status: status.as_u16(), code, message })
+    }
+
+    fn build_request(&self, operation: &str, body: Vec<u8>) -> Result<http::Request<Full<Bytes>>, CallError> {
+        let target = format!("AmazonSQS.{operation}");
+        let timestamp = amz_date(OffsetDateTime::now_utc());
+        let headers = [
+            ("content-type", JSON_CONTENT_TYPE),
+            ("host", self.endpoint.authority.as_str()),
+            ("x-amz-date", timestamp.as_str()),
+            ("x-amz-target", target.as_str()),
+        ];
+        let signable = SignableRequest { method: "POST", path: "/", query: "", headers: &headers, payload: &body };
+        let authorization = self.signer.authorization(&signable, &timestamp);
+
+        let mut builder = http::Request::builder().method("POST").uri("/");
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .header("authorization", authorization)
+            .header("content-length", body.len())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|error| CallError::Transport(format!("building the request: {error}")))
+    }
+
+    async fn connection(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, CallError> {
+        if self.sender.as_ref().is_some_and(|sender| sender.is_closed()) {
+            self.sender = None;
+        }
+        if self.sender.is_none() {
+            let stream = tokio::net::TcpStream::connect(&self.endpoint.authority)
+                .await
+                .map_err(|error| CallError::Transport(format!("connecting to {}: {error}", self.endpoint.authority)))?;
+            let _ = stream.set_nodelay(true);
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|error| CallError::Transport(error.to_string()))?;
+            tokio::spawn(async move {
+                // The connection ends when the sender is dropped or the
+                // server closes it; the next call reports the error.
+                let _ = connection.await;
+            });
+            self.sender = Some(sender);
+        }
+        self.sender.as_mut().ok_or_else(|| CallError::Transport("no connection".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_with_port() {
+        let endpoint = Endpoint::parse("http://127.0.0.1:4566/").expect("valid endpoint");
+        assert_eq!(endpoint.url, "http://127.0.0.1:4566");
+        assert_eq!(endpoint.authority, "127.0.0.1:4566");
+    }
+
+    #[test]
+    fn endpoint_default_port() {
+        let endpoint = Endpoint::parse("http://localhost").expect("valid endpoint");
+        assert_eq!(endpoint.authority, "localhost:80");
+    }
+
+    #[test]
+    fn endpoint_rejects_https_and_paths() {
+        assert!(Endpoint::parse("https://127.0.0.1:4566").is_err());
+        assert!(Endpoint::parse("http://127.0.0.1:4566/queue").is_err());
+        assert!(Endpoint::parse("127.0.0.1:4566").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! `postroom bench`: a load generator for any SQS-compatible endpoint, and a
+//! null server that measures the load generator's own ceiling.
+//!
+//! The generator keeps one HTTP/1.1 keep-alive connection per unit of
+//! concurrency, each with one request in flight, and sends AWS JSON 1.0
+//! requests (`X-Amz-Target: AmazonSQS.<Operation>`) signed with SigV4 as
+//! the AWS SDKs sign them. Each scenario creates its own queue under a
+//! unique name and deletes it at the end, except `backlog`, whose queue
+//! `drain` empties and deletes later. Latency goes into log-linear
+//! histograms; the report is a table on stdout and, on request, JSON.
+
+pub mod client;
+pub mod histogram;
+pub mod null_server;
+mod options;
+pub mod process;
+mod progress;
+pub mod report;
+mod runner;
+mod scenario;
+pub mod sigv4;
+pub mod sqs;
+
+pub use options::{BenchArgs, BenchCommand, LoadOptions, NullServerOptions};
+pub use report::Report;
+pub use scenario::{execute, Scenario};
+
+use anyhow::{bail, Context as _};
+use std::io::Write as _;
+
+/// Runs `postroom bench` with its own Tokio runtime.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let (scenario, options) = match args.command {
+            BenchCommand::NullServer(options) => return run_null_server(options).await,
+            BenchCommand::Send(options) => (Scenario::Send, options),
+            BenchCommand::SendBatch(options) => (Scenario::SendBatch, options),
+            BenchCommand::Cycle(options) => (Scenario::Cycle, options),
+            BenchCommand::Latency(options) => (Scenario::Latency, options),
+            BenchCommand::Fifo(options) => (Scenario::Fifo, options),
+            BenchCommand::FifoHot(options) => (Scenario::FifoHot, options),
+            BenchCommand::Backlog(options) => (Scenario::Backlog, options),
+            BenchCommand::Drain(options) => (Scenario::Drain, options),
+        };
+        let report = execute(scenario, options.clone()).await?;
+        print!("{}", report.render());
+        if let Some(path) = &options.json {
+            report.write_json(path)?;
+        }
+        if report.requests == 0 {
+            bail!("no request completed inside the measurement window; is the endpoint reachable?");
+        }
+        Ok(())
+    })
+}
+
+async fn run_null_server(options: NullServerOptions) -> anyhow::Result<()> {
+    let (address, server) = null_server::bind(options.listen, shutdown_signal())
+        .await
+        .with_context(|| format!("listening on {}", options.listen))?;
+    println!("listening on {address}");
+    std::io::stdout().flush().context("writing the bound address")?;
+    server.await;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
+            eprintln!("warning: installing signal handlers failed; stop the null server with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,95 @@
+//! `backlog` fills a queue with a fixed number of messages; `drain` empties
+//! it again, typically after a server restart.
+
+use super::cycle::{delete, receive};
+use super::send::send_one_batch;
+use crate::histogram::Histogram;
+use crate::runner::{Run, Stats};
+use crate::sqs::{self, GetQueueAttributes, GetQueueAttributesOutput, GetQueueUrl, QueueUrlOutput};
+use anyhow::Context as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Empty receives in a row after which a drain connection stops, with 1 s
+/// long polls: a queue that stays empty that long is drained.
+const EMPTY_RECEIVES_TO_STOP: u32 = 3;
+
+/// Sends `--messages` bodies in batches over every connection. Failed
+/// sends are counted as errors and not retried.
+pub async fn fill(run: Arc<Run>, queue_url: Arc<str>) -> Stats {
+    let batches = Arc::new(AtomicU64::new(0));
+    let batch_size = run.options.batch_size as u64;
+    let total_batches = run.options.messages.div_ceil(batch_size);
+    let tasks = (0..run.options.concurrency).map(|index| {
+        let run = run.clone();
+        let queue_url = queue_url.clone();
+        let batches = batches.clone();
+        tokio::spawn(async move {
+            let mut client = run.client(index);
+            let mut stats = Stats::default();
+            while batches.fetch_add(1, Ordering::Relaxed) < total_batches {
+                send_one_batch(&run, &mut client, &mut stats, &queue_url, None).await;
+            }
+            stats
+        })
+    });
+    super::join_all(tasks.collect()).await
+}
+
+/// Looks up the URL of `name` and the number of messages it contains
+/// (visible, in flight and delayed).
+pub async fn inspect(run: &Run, name: &str) -> anyhow::Result<(String, u64)> {
+    let mut client = run.control_client();
+    let output: QueueUrlOutput = client
+        .call_json("GetQueueUrl", sqs::to_body(&GetQueueUrl { queue_name: name }))
+        .await
+        .with_context(|| format!("looking up the queue {name}"))?;
+    let queue_url = output.queue_url.with_context(|| format!("GetQueueUrl of {name} returned no QueueUrl"))?;
+
+    let names =
+        ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"];
+    let request = GetQueueAttributes { queue_url: &queue_url, attribute_names: &names };
+    let output: GetQueueAttributesOutput = client
+        .call_json("GetQueueAttributes", sqs::to_body(&request))
+        .await
+        .with_context(|| format!("reading the attributes of {queue_url}"))?;
+    let count = names
+        .iter()
+        .filter_map(|name| output.attributes.get(*name))
+        .filter_map(|value| value.parse::<u64>().ok())
+        .sum();
+    Ok((queue_url, count))
+}
+
+/// Receives and deletes until `expected` messages are deleted or every
+/// connection has seen the queue empty for a while.
+pub async fn drain(run: Arc<Run>, queue_url: Arc<str>, expected: u64) -> Stats {
+    let deleted = Arc::new(AtomicU64::new(0));
+    let tasks = (0..run.options.concurrency).map(|index| {
+        let run = run.clone();
+        let queue_url = queue_url.clone();
+        let deleted = deleted.clone();
+        tokio::spawn(async move {
+            let mut client = run.client(index);
+            let mut stats = Stats::default();
+            let mut empty_receives = 0;
+            while deleted.load(Ordering::Relaxed) < expected && empty_receives < EMPTY_RECEIVES_TO_STOP {
+                let handles = receive(&run, &mut client, &mut stats, &queue_url, 1).await;
+                if handles.is_empty() {
+                    empty_receives += 1;
+                    continue;
+                }
+                empty_receives = 0;
+                let count = handles.len() as u64;
+                delete(&run, &mut client, &mut stats, &queue_url, handles).await;
+                deleted.fetch_add(count, Ordering::Relaxed);
+                stats.last_delete = Some(std::time::Instant::now());
+            }
+            // The send times in the bodies count from the start of the run
+            // that filled the queue, so no send-to-receive latency exists.
+            stats.end_to_end = Histogram::default();
+            stats
+        })
+    });
+    super::join_all(tasks.collect()).await
+}

@@ -1,0 +1,123 @@
+//! `postroom bench` against a real server and against the null server:
+//! one-second runs whose report counts must agree with each other.
+
+mod common;
+
+use common::{Options, Server};
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// Runs `postroom bench <scenario>` for one second against `endpoint` and
+/// returns the JSON report.
+fn bench(scenario: &str, endpoint: &str, server_pid: u32) -> Value {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let json = directory.path().join("report.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_postroom"))
+        .args(["bench", scenario, "--endpoint", endpoint, "--duration", "1", "--warmup", "0.2"])
+        .args(["--concurrency", "4", "--quiet", "--server-pid", &server_pid.to_string(), "--json"])
+        .arg(&json)
+        .output()
+        .expect("run postroom bench");
+    assert!(
+        output.status.success(),
+        "postroom bench {scenario} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("read the JSON report");
+    serde_json::from_str(&text).expect("the JSON report parses")
+}
+
+fn count(report: &Value, field: &str) -> u64 {
+    report[field].as_u64().unwrap_or_else(|| panic!("{field} is missing from {report}"))
+}
+
+/// Checks what every send report must satisfy, with `per_request`
+/// messages in each request.
+fn check_send_report(report: &Value, operation: &str, per_request: u64, server_pid: u32) {
+    let requests = count(report, "requests");
+    assert!(requests > 10, "only {requests} requests in one second");
+    assert_eq!(count(report, "messages_sent"), requests * per_request);
+    assert_eq!(count(report, "messages_received"), 0);
+    assert_eq!(report["errors"], serde_json::json!({}), "errors: {}", report["errors"]);
+    assert_eq!(report["latency"][operation]["count"].as_u64(), Some(requests));
+
+    let seconds = report["measured_seconds"].as_f64().expect("measured_seconds");
+    assert!((seconds - 1.0).abs() < 1e-6, "measured {seconds} s");
+    let rate = report["requests_per_second"].as_f64().expect("requests_per_second");
+    assert!((rate - requests as f64 / seconds).abs() < 1e-6, "rate {rate} for {requests} requests");
+
+    let p50 = report["latency"][operation]["p50_ms"].as_f64().expect("p50_ms");
+    let p99 = report["latency"][operation]["p99_ms"].as_f64().expect("p99_ms");
+    let max = report["latency"][operation]["max_ms"].as_f64().expect("max_ms");
+    assert!(p50 > 0.0 && p50 <= p99 && p99 <= max, "p50 {p50}, p99 {p99}, max {max}");
+
+    assert_eq!(report["servers"][0]["pid"].as_u64(), Some(u64::from(server_pid)));
+    assert!(report["servers"][0]["peak_rss_mib"].as_f64() > Some(0.0), "servers: {}", report["servers"]);
+    assert!(report["load_generator"]["cpu_seconds"].as_f64() > Some(0.0), "{}", report["load_generator"]);
+}
+
+#[test]
+fn send_against_postroom() {
+    let server = Server::start(Options { in_memory: true, manual_clock: false });
+    let pid = server.pid();
+
+    let report = bench("send", &server.endpoint(), pid);
+    check_send_report(&report, "SendMessage", 1, pid);
+
+    let report = bench("send-batch", &server.endpoint(), pid);
+    check_send_report(&report, "SendMessageBatch", 10, pid);
+}
+
+#[tokio::test]
+async fn send_deletes_its_queue() {
+    let server = Server::start(Options { in_memory: true, manual_clock: false });
+    let report = bench("send", &server.endpoint(), server.pid());
+    let name = report["queue_name"].as_str().expect("queue_name").to_string();
+    assert!(name.starts_with("bench-send-"), "queue name {name}");
+
+    let queues = server.client().list_queues().send().await.expect("ListQueues");
+    assert!(queues.queue_urls().is_empty(), "queues left behind: {:?}", queues.queue_urls());
+}
+
+/// A `postroom bench null-server` process, stopped on drop.
+struct NullServer {
+    child: Child,
+    address: String,
+}
+
+impl NullServer {
+    fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_postroom"))
+            .args(["bench", "null-server", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the null server");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the address line");
+        let address = line.trim().strip_prefix("listening on ").expect("a `listening on ADDR` line").to_string();
+        Self { child, address }
+    }
+}
+
+impl Drop for NullServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn send_against_null_server() {
+    let null_server = NullServer::start();
+    let endpoint = format!("http://{}", null_server.address);
+    let pid = null_server.child.id();
+
+    let report = bench("send", &endpoint, pid);
+    check_send_report(&report, "SendMessage", 1, pid);
+
+    let report = bench("send-batch", &endpoint, pid);
+    check_send_report(&report, "SendMessageBatch", 10, pid);
+}

@@ -415,34 +415,5 @@ impl EventsService {
 
 /// Returns the time of an event in milliseconds, for archiving.
 pub(crate) fn event_time(event: &Value, fallback: u64) -> u64 {
-    event.get("time").and_then(Value::as_str).and_then(parse_iso8601).unwrap_or(fallback)
-}
-
-/// Parses `2026-12-04T21:00:00Z` into milliseconds since the Unix epoch.
-fn parse_iso8601(text: &str) -> Option<u64> {
-    let digits: Vec<u64> = text.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect();
-    let [year, month, day, hour, minute, second, ..] = digits.as_slice() else { return None };
-    let (year, month) = (*year as i64, *month as i64);
-    let shifted_year = if month <= 2 { year - 1 } else { year };
-    let era = shifted_year.div_euclid(400);
-    let year_of_era = shifted_year - era * 400;
-    let month_index = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * month_index + 2) / 5 + *day as i64 - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    let seconds = days * 86_400 + (*hour as i64) * 3_600 + (*minute as i64) * 60 + *second as i64;
-    u64::try_from(seconds).ok().map(|s| s * 1000)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_round_trip() {
-        for millis in [0, 951_782_400_000, 1_796_418_000_000] {
-            let text = postroom_queue::time::iso8601(millis, false);
-            assert_eq!(parse_iso8601(&text), Some(millis), "{text}");
-        }
-    }
+    event.get("time").and_then(Value::as_str).and_then(postroom_queue::time::parse_iso8601).unwrap_or(fallback)
 }

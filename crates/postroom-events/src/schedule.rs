@@ -8,6 +8,7 @@
 //! for SUN-SAT or their names. Months are 1-12 or JAN-DEC. Exactly one of
 //! day-of-month and day-of-week is `?`. All times are UTC.
 
+use postroom_queue::time::civil_from_days as civil;
 use std::collections::BTreeSet;
 
 const MINUTE_MS: u64 = 60_000;
@@ -142,19 +143,6 @@ impl Schedule {
             Schedule::Cron(cron) => cron.next_after(after),
         }
     }
-}
-
-/// Civil date of a day number since 1970-01-01: year, month 1-12, day.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {

@@ -7,6 +7,7 @@
 //! and encode results and errors the way AWS does on that protocol.
 
 mod admin;
+mod form;
 mod identity;
 mod metrics;
 mod query;

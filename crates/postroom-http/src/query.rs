@@ -7,10 +7,10 @@
 //! Responses go the other way: the JSON document of the result is written
 //! as the XML that SQS sends.
 
+use crate::form::Node;
 use crate::xml::XmlWriter;
 use postroom_sqs::{ErrorKind, SqsError, SqsOperation};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 pub const NAMESPACE: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
 
@@ -56,42 +56,10 @@ fn member(operation: SqsOperation, name: &str) -> Option<Member> {
     })
 }
 
-/// Parameters as a tree of their dotted names.
-#[derive(Debug, Default)]
-struct Node {
-    value: Option<String>,
-    children: BTreeMap<String, Node>,
-}
-
-impl Node {
-    fn insert(&mut self, path: &[&str], value: String) {
-        match path.split_first() {
-            None => self.value = Some(value),
-            Some((first, rest)) => self.children.entry((*first).to_string()).or_default().insert(rest, value),
-        }
-    }
-
-    /// Children with numeric names, in numeric order.
-    fn indexed(&self) -> Vec<&Node> {
-        let mut indexed: Vec<(u64, &Node)> =
-            self.children.iter().filter_map(|(index, node)| Some((index.parse().ok()?, node))).collect();
-        indexed.sort_by_key(|(index, _)| *index);
-        indexed.into_iter().map(|(_, node)| node).collect()
-    }
-}
-
 /// Converts Query parameters, `Action` and `Version` excluded, into the JSON
 /// document of `operation`.
 pub fn to_document(operation: SqsOperation, parameters: &[(String, String)]) -> Result<Value, SqsError> {
-    let mut root = Node::default();
-    for (name, value) in parameters {
-        if matches!(name.as_str(), "Action" | "Version") || name.starts_with("X-Amz-") {
-            continue;
-        }
-        let path: Vec<&str> = name.split('.').collect();
-        root.insert(&path, value.clone());
-    }
-    convert_object(operation, &root)
+    convert_object(operation, &Node::from_parameters(parameters))
 }
 
 fn convert_object(operation: SqsOperation, node: &Node) -> Result<Value, SqsError> {

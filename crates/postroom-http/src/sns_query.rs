@@ -5,46 +5,16 @@
 //! the flattened lists of SQS. Requests become JSON documents with arrays and
 //! objects; results are written back with `member` and `entry` elements.
 
+use crate::form::Node;
 use crate::xml::XmlWriter;
 use postroom_sns::SnsOperation;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 pub const NAMESPACE: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
 
-#[derive(Debug, Default)]
-struct Node {
-    value: Option<String>,
-    children: BTreeMap<String, Node>,
-}
-
-impl Node {
-    fn insert(&mut self, path: &[&str], value: String) {
-        match path.split_first() {
-            None => self.value = Some(value),
-            Some((first, rest)) => self.children.entry((*first).to_string()).or_default().insert(rest, value),
-        }
-    }
-
-    fn indexed(&self) -> Vec<&Node> {
-        let mut items: Vec<(u64, &Node)> =
-            self.children.iter().filter_map(|(index, node)| Some((index.parse().ok()?, node))).collect();
-        items.sort_by_key(|(index, _)| *index);
-        items.into_iter().map(|(_, node)| node).collect()
-    }
-}
-
 /// Converts Query parameters into the request document of an operation.
 pub fn to_document(parameters: &[(String, String)]) -> Value {
-    let mut root = Node::default();
-    for (name, value) in parameters {
-        if matches!(name.as_str(), "Action" | "Version") || name.starts_with("X-Amz-") {
-            continue;
-        }
-        let path: Vec<&str> = name.split('.').collect();
-        root.insert(&path, value.clone());
-    }
-    convert(&root)
+    convert(&Node::from_parameters(parameters))
 }
 
 fn convert(node: &Node) -> Value {

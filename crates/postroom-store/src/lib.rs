@@ -209,3 +209,22 @@ pub struct QueueUpdate {
     /// Moves `LastModifiedTimestamp` when attributes change.
     pub now: Timestamp,
 }
+
+impl QueueRecord {
+    /// Applies attribute and tag changes. Attribute changes move
+    /// `last_modified_at`; tag changes do not.
+    pub fn apply(&mut self, update: QueueUpdate) {
+        let attributes_changed = !update.set_attributes.is_empty() || !update.remove_attributes.is_empty();
+        self.attributes.extend(update.set_attributes);
+        for name in &update.remove_attributes {
+            self.attributes.remove(name);
+        }
+        self.tags.extend(update.set_tags);
+        for tag in &update.remove_tags {
+            self.tags.remove(tag);
+        }
+        if attributes_changed {
+            self.last_modified_at = update.now;
+        }
+    }
+}

@@ -419,18 +419,7 @@ impl Store for EmbeddedStore {
             let registry = self.registry.read();
             let Some(id) = registry.ids.get(key) else { return Ok(None) };
             let mut current = registry.queues[id].record.lock();
-            let attributes_changed = !update.set_attributes.is_empty() || !update.remove_attributes.is_empty();
-            current.attributes.extend(update.set_attributes);
-            for name in &update.remove_attributes {
-                current.attributes.remove(name);
-            }
-            current.tags.extend(update.set_tags);
-            for tag in &update.remove_tags {
-                current.tags.remove(tag);
-            }
-            if attributes_changed {
-                current.last_modified_at = update.now;
-            }
+            current.apply(update);
             record = current.clone();
             ticket = self.append(|| LogRecord::QueuePut(record.clone()));
         }

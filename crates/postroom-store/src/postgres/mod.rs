@@ -387,18 +387,7 @@ impl Store for PostgresStore {
             .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let mut record = Self::queue_from_row(&row)?;
-        let attributes_changed = !update.set_attributes.is_empty() || !update.remove_attributes.is_empty();
-        record.attributes.extend(update.set_attributes);
-        for name in &update.remove_attributes {
-            record.attributes.remove(name);
-        }
-        record.tags.extend(update.set_tags);
-        for tag in &update.remove_tags {
-            record.tags.remove(tag);
-        }
-        if attributes_changed {
-            record.last_modified_at = update.now;
-        }
+        record.apply(update);
         transaction
             .execute(
                 "UPDATE queues SET attributes = $2, tags = $3, last_modified_at = $4 WHERE id = $1",

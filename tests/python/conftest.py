@@ -50,6 +50,19 @@ for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_EN
     os.environ.pop(variable, None)
 
 
+def make_client(service: str, endpoint: str, *, read_timeout: float = 30):
+    """Create a boto3 client of `service` for `endpoint` that fails fast instead of retrying."""
+    config = Config(region_name=REGION, retries={"total_max_attempts": 1}, read_timeout=read_timeout)
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        config=config,
+    )
+
+
 def make_sqs_client(
     endpoint: str,
     *,

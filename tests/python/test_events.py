@@ -5,27 +5,17 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from conftest import REGION, make_client
 
 ACCOUNT = "000000000000"
 
 
 @pytest.fixture(scope="session")
 def events(server):
-    config = Config(region_name=REGION, retries={"total_max_attempts": 1}, read_timeout=30)
-    return boto3.session.Session().client(
-        "events",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-        config=config,
-    )
+    return make_client("events", server.endpoint)
 
 
 def queue_arn(name: str) -> str:
@@ -264,9 +254,7 @@ def test_unbuilt_operation_names_itself(events):
 
 
 def test_sns_topic_target(events, sqs, server):
-    sns = boto3.session.Session().client(
-        "sns", endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY
-    )
+    sns = make_client("sns", server.endpoint)
     topic = sns.create_topic(Name="order-events")["TopicArn"]
     url = sqs.create_queue(QueueName="email")["QueueUrl"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("email"), Attributes={"RawMessageDelivery": "true"})
@@ -383,9 +371,7 @@ def test_pending_delivery_survives_kill(tmp_path):
     from conftest import make_sqs_client
 
     def clients(server):
-        events = boto3.session.Session().client(
-            "events", endpoint_url=server.endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY
-        )
+        events = make_client("events", server.endpoint)
         return events, make_sqs_client(server.endpoint)
 
     first = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True).start()

@@ -11,31 +11,21 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, aws_cli_path
+from conftest import REGION, aws_cli_path, make_client
 
 ACCOUNT = "000000000000"
 
 
 @pytest.fixture(scope="session")
 def sns(server):
-    config = Config(region_name=REGION, retries={"total_max_attempts": 1}, read_timeout=30)
-    return boto3.session.Session().client(
-        "sns",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-        config=config,
-    )
+    return make_client("sns", server.endpoint)
 
 
 def queue_arn(name: str) -> str:
@@ -137,7 +127,8 @@ def test_fan_out_envelope_and_signature(sns, sqs):
     assert envelope["TopicArn"] == topic
     assert envelope["Subject"] == "Order"
     assert envelope["Message"] == "order placed"
-    assert envelope["Timestamp"].endswith("Z") and "." in envelope["Timestamp"], "milliseconds"
+    assert envelope["Timestamp"].endswith("Z")
+    assert "." in envelope["Timestamp"], "the timestamp has milliseconds"
     assert envelope["SignatureVersion"] == "1"
     assert envelope["MessageAttributes"]["total"] == {"Type": "Number", "Value": "12.5"}
     assert "Action=Unsubscribe" in envelope["UnsubscribeURL"]
@@ -231,7 +222,8 @@ def test_fifo_topic_to_fifo_queue(sns, sqs):
     assert duplicate["MessageId"] == results[0]["MessageId"]
     assert duplicate["SequenceNumber"] == results[0]["SequenceNumber"]
     numbers = [int(result["SequenceNumber"]) for result in results]
-    assert numbers == sorted(numbers) and len(set(numbers)) == 5
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == 5
 
     bodies: list[str] = []
     while len(bodies) < 5:
@@ -244,7 +236,7 @@ def test_fifo_topic_to_fifo_queue(sns, sqs):
 
 
 class Recorder(BaseHTTPRequestHandler):
-    """Records posts; answers with the status in `server.status`."""
+    """Records posts and responds with the status in `server.status`."""
 
     def do_POST(self):  # noqa: N802 (the http.server interface)
         length = int(self.headers.get("Content-Length", "0"))

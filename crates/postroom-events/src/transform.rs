@@ -1,5 +1,6 @@
-//! What a target receives: the whole event, a constant `Input`, the part at
-//! an `InputPath`, or an `InputTransformer` template filled from the event.
+//! The body a target receives: the whole event, a constant `Input`, the
+//! part at an `InputPath`, or an `InputTransformer` template filled from the
+//! event.
 //!
 //! Template rules, as EventBridge applies them: a placeholder `<name>`
 //! inside a JSON string is replaced by the value's text, with string

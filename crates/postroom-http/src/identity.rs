@@ -1,5 +1,5 @@
-//! Who sent a request: account, region and access key, read from the SigV4
-//! credential scope.
+//! The sender of a request: account, region and access key, read from the
+//! SigV4 credential scope.
 //!
 //! Signatures are not verified. The access key decides the account: a key of
 //! 12 digits is that account, any other key acts in the default account.

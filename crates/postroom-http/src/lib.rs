@@ -1,10 +1,10 @@
 //! The HTTP front of Postroom.
 //!
-//! One listener serves every service. [`router`] distinguishes requests (the
-//! admin API under `/_postroom/`, the AWS JSON protocol by its
-//! `X-Amz-Target` header, the Query protocol by its `Action` parameter),
-//! the protocol modules decode them into the documents the services take,
-//! and encode results and errors the way AWS does on that protocol.
+//! One listener serves every service. [`router`] distinguishes requests: the
+//! admin API under `/_postroom/`, the AWS JSON protocols by their
+//! `X-Amz-Target` header, and the Query protocol by its `Action` parameter.
+//! The protocol modules decode requests into the documents the services
+//! take, and encode results and errors the way AWS does on that protocol.
 
 mod admin;
 mod form;

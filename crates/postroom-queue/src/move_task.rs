@@ -149,7 +149,7 @@ impl QueueEngine {
         Ok(tasks)
     }
 
-    /// Asks a running task to stop and returns it as it stands. The node
+    /// Asks a running task to stop and returns its current record. The node
     /// that runs the task notices within one batch.
     pub async fn cancel_move_task(&self, task_id: &str) -> Result<MoveTaskRecord, MoveTaskError> {
         let tasks = self.store().move_tasks().await?;

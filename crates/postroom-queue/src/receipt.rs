@@ -3,8 +3,9 @@
 //! A handle is the base64 encoding of a version byte, the queue id, the
 //! message sequence number and the receive nonce (each a big-endian `u64`),
 //! followed by a CRC-32 check over those bytes and a fixed salt. The check
-//! separates a mistyped or made-up handle from a real one; it is not a secret,
-//! because every store operation verifies the nonce against the message.
+//! separates a mistyped or made-up handle from a real one. It is not a
+//! secret, because every store operation verifies the nonce against the
+//! message.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;

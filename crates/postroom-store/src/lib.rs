@@ -44,7 +44,7 @@ pub trait Store: Send + Sync + 'static {
     /// A store whose changes all pass through this process never calls it.
     fn set_change_listener(&self, _listener: ChangeListener) {}
 
-    /// Longest time a long poll may sleep without a wake-up before it looks
+    /// Maximum time a long poll may sleep without a wake-up before it looks
     /// again, for stores that can miss a change made elsewhere.
     fn poll_interval(&self) -> Option<std::time::Duration> {
         None

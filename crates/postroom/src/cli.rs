@@ -59,7 +59,7 @@ pub struct ServeOptions {
     #[arg(long, env = "POSTROOM_DATABASE_POOL_SIZE", default_value_t = 16)]
     pub database_pool_size: usize,
 
-    /// PostgreSQL schema that holds the tables, created when missing. Nodes
+    /// PostgreSQL schema that contains the tables, created when missing. Nodes
     /// that share a schema share their state.
     #[arg(long, env = "POSTROOM_DATABASE_SCHEMA", default_value = "public")]
     pub database_schema: String,

@@ -8,7 +8,8 @@ use common::{fresh_schema, postgres_url, Server};
 use std::collections::HashSet;
 use std::time::Duration;
 
-/// Returns whether the suite runs on PostgreSQL, and says so when it skips.
+/// Returns whether the suite runs on PostgreSQL, and prints a line when it
+/// skips.
 fn on_postgres() -> bool {
     if postgres_url().is_some() {
         return true;

@@ -292,7 +292,8 @@ async fn consumers_keep_group_order_and_exclusivity() {
         producer.await.expect("producer");
     }
 
-    // Which consumer holds each group, and the last index seen per group.
+    // The consumer that has each group in flight, and the last index seen
+    // per group.
     let holders: Arc<Mutex<HashMap<usize, usize>>> = Arc::default();
     let progress: Arc<Mutex<HashMap<usize, usize>>> = Arc::default();
     let mut consumers = Vec::new();

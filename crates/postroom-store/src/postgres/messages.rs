@@ -180,8 +180,9 @@ impl PostgresStore {
         let now = request.now;
         let dead_letter = request.redrive.filter(|redrive| redrive.dead_letter_queue != queue);
 
-        // FIFO receives and moves to a dead-letter queue lock the queue rows,
-        // in id order so that two nodes never wait on each other.
+        // FIFO receives and moves to a dead-letter queue lock the queue rows
+        // in id order, as `transfer` does, so two transactions cannot
+        // deadlock on the same pair of rows.
         let mut locked = vec![queue];
         if let Some(redrive) = dead_letter {
             locked.push(redrive.dead_letter_queue);

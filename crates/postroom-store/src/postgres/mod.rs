@@ -1,8 +1,8 @@
 //! The PostgreSQL backend: several stateless nodes share one database.
 //!
 //! Every operation is one transaction. Receives claim rows with
-//! `FOR UPDATE SKIP LOCKED`, so concurrent receivers never wait for each
-//! other; sends, FIFO receives and moves lock the queue row, which orders
+//! `FOR UPDATE SKIP LOCKED`, so concurrent receivers do not wait for each
+//! other. Sends, FIFO receives and moves lock the queue row, which orders
 //! sequence numbers and group locks across nodes. After a change that can
 //! make a message receivable, the transaction calls `pg_notify`, and every
 //! node's listener connection wakes its long polls; a long poll also looks
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::{NoTls, Row};
 
-/// Longest time a long poll sleeps before looking again.
+/// Maximum time a long poll sleeps before it looks again.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Connection settings.
@@ -33,7 +33,7 @@ pub struct PostgresOptions {
     pub url: String,
     /// Connections in the pool.
     pub pool_size: usize,
-    /// Schema that holds the tables, created when missing.
+    /// Schema that contains the tables, created when missing.
     pub schema: String,
 }
 
@@ -45,8 +45,8 @@ pub struct PostgresStore {
     listen_task: tokio::task::JoinHandle<()>,
 }
 
-/// Converts a database error, with the causes that its message leaves out
-/// (`db error` alone says little).
+/// Converts a database error, with the causes that its message leaves out,
+/// because the bare message is often just `db error`.
 pub(crate) fn db_error(error: impl std::error::Error) -> StoreError {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -627,14 +627,14 @@ mod tests {
         })
         .await;
         // The listener connects in the background; send until it hears one.
-        let mut heard = None;
+        let mut notified = None;
         for _ in 0..50 {
             writer.send_messages(queue, crate::conformance::messages(1, 0)).await.expect("send");
             if let Ok(Some(id)) = tokio::time::timeout(Duration::from_millis(100), receiver.recv()).await {
-                heard = Some(id);
+                notified = Some(id);
                 break;
             }
         }
-        assert_eq!(heard, Some(queue));
+        assert_eq!(notified, Some(queue));
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! `postroom_schema` records the version of the tables. Startup applies the
 //! missing migrations in one transaction that locks that table, so nodes
-//! starting together migrate once, and refuses a schema newer than this
-//! binary knows.
+//! starting together migrate once. Startup rejects a schema newer than this
+//! binary supports.
 
 use super::db_error;
 use crate::StoreError;

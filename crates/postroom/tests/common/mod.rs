@@ -195,7 +195,7 @@ fn schema_for(data_dir: &Path) -> Option<String> {
     Some(format!("e2e_{:016x}", hasher.finish()))
 }
 
-/// A new schema name for a cluster test.
+/// Returns a new schema name for a cluster test.
 pub fn fresh_schema() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);

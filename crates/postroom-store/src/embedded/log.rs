@@ -1,76 +1,144 @@
 //! The write-ahead log of the embedded store.
 //!
-//! File layout: an 8-byte magic, a little-endian `u32` format version, then
-//! records. Each record is a little-endian `u32` payload length, a `u32`
-//! CRC-32 of the payload, and the payload (a bincode-encoded
-//! [`LogRecord`]). A torn or corrupt record ends the log: replay stops
-//! there and the file is truncated to the last whole record, which is the
-//! state that was acknowledged.
+//! The log is a series of generation files, `log-NNNNNNNNNN.wal`. Each one
+//! starts with a 16-byte header (an 8-byte magic, a little-endian `u32`
+//! format version and the `u32` generation), then a snapshot of the whole
+//! state closed by [`LogRecord::SnapshotEnd`], then the changes made after
+//! it. Opening the store replays the newest generation whose snapshot is
+//! complete; older generations are kept only while live messages point into
+//! them.
 //!
-//! One writer thread owns the file. Requests hand it records through a
-//! channel and wait for a completion. The thread writes everything that
-//! queued up while the previous `fdatasync` ran and syncs once for all of
-//! them (group commit).
+//! A frame is a little-endian `u32` payload length, a `u32` CRC-32 of the
+//! payload, and the payload: a `u32` blob count, a `u32` record length, one
+//! `u32` length per blob, the bincode-encoded [`LogRecord`], then the blobs.
+//! Blobs hold message contents, which the store reads back by position
+//! ([`Location`]) instead of keeping them in memory. A torn or corrupt frame
+//! ends the log: replay stops there and the file is truncated to the last
+//! whole frame, which is the state that was acknowledged.
+//!
+//! Writers append frames with positioned writes while they hold the lock
+//! that orders their change, so a blob can be read back as soon as its
+//! frame is written. One sync thread then makes everything written so far
+//! durable with one `fdatasync` for all requests that queued up while the
+//! previous one ran (group commit), and completes their tickets.
 
-use super::queue_state::{Claim, DeduplicationEntry, StoredMessage};
+use super::queue_state::MessageMeta;
 use crate::{MoveTaskRecord, QueueId, QueueKey, QueueRecord, StoreError, Timestamp};
+use parking_lot::{Condvar, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 const MAGIC: &[u8; 8] = b"PROOMLOG";
-/// Version of the record encoding. A binary that meets a newer version
-/// refuses to open the store.
-pub(crate) const FORMAT_VERSION: u32 = 1;
-const HEADER_LEN: u64 = 12;
-/// Upper bound on one record, far above the largest valid request.
-const MAX_RECORD_LEN: u32 = 256 * 1024 * 1024;
-pub(crate) const LOG_FILE: &str = "store.log";
+/// Version of the file layout and record encoding. A binary that meets a
+/// newer version refuses to open the store.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+const HEADER_LEN: u64 = 16;
+/// Upper bound on one frame, far above the largest valid request.
+const MAX_FRAME_LEN: u32 = 256 * 1024 * 1024;
+/// Name of the single log file of format version 1.
+const VERSION_1_FILE: &str = "store.log";
 
-/// One change to the store. Replaying the records in order rebuilds the
-/// state that was acknowledged.
+/// Position of a blob in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Location {
+    pub generation: u32,
+    pub len: u32,
+    pub offset: u64,
+}
+
+/// One change to the store. Replaying the records of a generation in order
+/// rebuilds the state that was acknowledged.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum LogRecord {
     /// A queue was created, or its attributes or tags changed.
     QueuePut(QueueRecord),
-    QueueDeleted { id: QueueId, key: QueueKey, deleted_at: Timestamp },
-    /// Messages were sent, or restored by a compaction.
-    MessagesPut { queue: QueueId, messages: Vec<StoredMessage> },
-    MessagesClaimed { queue: QueueId, claims: Vec<Claim> },
-    VisibilityChanged { queue: QueueId, seq: u64, visible_at: Timestamp },
-    MessagesDeleted { queue: QueueId, seqs: Vec<u64> },
-    QueuePurged { queue: QueueId, at: Timestamp },
+    QueueDeleted {
+        id: QueueId,
+        key: QueueKey,
+        deleted_at: Timestamp,
+    },
+    /// Messages were sent. Their contents are the frame's blobs, in order.
+    MessagesPut {
+        queue: QueueId,
+        messages: Vec<MessageMeta>,
+    },
+    MessagesClaimed {
+        queue: QueueId,
+        claims: Vec<Claim>,
+    },
+    VisibilityChanged {
+        queue: QueueId,
+        seq: u64,
+        visible_at: Timestamp,
+    },
+    MessagesDeleted {
+        queue: QueueId,
+        seqs: Vec<u64>,
+    },
+    QueuePurged {
+        queue: QueueId,
+        at: Timestamp,
+    },
     /// Messages left one queue for another in one step: to a dead-letter
-    /// queue on receive, or by a move task.
-    MessagesMoved { from: QueueId, to: QueueId, seqs: Vec<u64>, messages: Vec<StoredMessage> },
+    /// queue on receive, or by a move task. The contents of the inserted
+    /// messages are the frame's blobs, in order.
+    MessagesMoved {
+        from: QueueId,
+        to: QueueId,
+        seqs: Vec<u64>,
+        messages: Vec<MessageMeta>,
+    },
+    /// Messages of a snapshot whose contents stay where an earlier
+    /// generation wrote them.
+    MessagesRestored {
+        queue: QueueId,
+        messages: Vec<(MessageMeta, Location)>,
+    },
     MoveTaskPut(MoveTaskRecord),
     /// A resource document of another service was created or replaced.
-    ResourcePut { kind: String, key: String, value: Vec<u8> },
-    ResourceDeleted { kind: String, key: String },
-    /// Deduplication history restored by a compaction.
-    Deduplications { queue: QueueId, entries: Vec<DeduplicationEntry> },
+    ResourcePut {
+        kind: String,
+        key: String,
+        value: Vec<u8>,
+    },
+    ResourceDeleted {
+        kind: String,
+        key: String,
+    },
+    /// Deduplication history restored by a snapshot.
+    Deduplications {
+        queue: QueueId,
+        entries: Vec<DeduplicationEntry>,
+    },
     /// Every resource was removed.
     Reset,
+    /// The snapshot at the start of this generation is complete.
+    SnapshotEnd,
 }
 
-enum Command {
-    Append(LogRecord, oneshot::Sender<Result<(), StoreError>>),
-    /// Replaces the log with a compacted one made of these records.
-    Rotate(Vec<LogRecord>),
-    Flush(oneshot::Sender<Result<(), StoreError>>),
+/// One claim of a message by a receive, as logged.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) struct Claim {
+    pub seq: u64,
+    pub nonce: u64,
+    pub received_at: Timestamp,
+    pub visible_at: Timestamp,
 }
 
-/// Handle to the writer thread.
-pub(crate) struct LogWriter {
-    sender: parking_lot::Mutex<mpsc::Sender<Command>>,
-    poisoned: Arc<AtomicBool>,
-    /// Bytes in the current log file, for the compaction policy.
-    bytes: Arc<AtomicU64>,
-    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+/// The original of a deduplicated message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeduplicationEntry {
+    pub key: String,
+    pub expires_at: Timestamp,
+    pub seq: u64,
+    pub message_id: String,
 }
 
 /// Completion of one appended record.
@@ -90,218 +158,457 @@ impl Ticket {
     }
 }
 
-impl LogWriter {
-    /// Starts the writer thread on an open log positioned at its end.
-    pub fn start(path: PathBuf, file: File, bytes: u64) -> Self {
-        let (sender, receiver) = mpsc::channel();
-        let poisoned = Arc::new(AtomicBool::new(false));
-        let byte_count = Arc::new(AtomicU64::new(bytes));
-        let thread = {
-            let poisoned = poisoned.clone();
-            let byte_count = byte_count.clone();
-            std::thread::Builder::new()
-                .name("postroom-log".into())
-                .spawn(move || run_writer(path, file, receiver, poisoned, byte_count))
-                .ok()
+/// The generation that takes appends.
+struct Current {
+    generation: u32,
+    file: Arc<File>,
+    /// Offset of the next frame.
+    end: u64,
+}
+
+/// A request that completes once the file it wrote to is synced.
+type Waiter = (Arc<File>, oneshot::Sender<Result<(), StoreError>>);
+
+struct SyncQueue {
+    waiting: Vec<Waiter>,
+    open: bool,
+}
+
+struct SyncShared {
+    queue: Mutex<SyncQueue>,
+    wake: Condvar,
+}
+
+/// The open log: appends, reads of blobs, new generations.
+pub(crate) struct Log {
+    directory: PathBuf,
+    current: Mutex<Current>,
+    /// Every generation still on disk, for reading blobs.
+    files: RwLock<BTreeMap<u32, Arc<File>>>,
+    sync: Arc<SyncShared>,
+    poisoned: Arc<AtomicBool>,
+    /// Bytes in the current generation, for the compaction policy.
+    bytes: AtomicU64,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Item that replay passes to the store.
+pub(crate) enum Replay {
+    /// A record, with the places of its blobs.
+    Record(LogRecord, Vec<Location>),
+    /// The records handed so far belong to a generation whose snapshot is
+    /// incomplete: forget them. Older generations follow.
+    Discard,
+}
+
+impl Log {
+    /// Opens the log in `directory`, creating it when there is none, and
+    /// hands every record of the newest complete generation to `apply`.
+    pub fn open(directory: &Path, mut apply: impl FnMut(Replay)) -> Result<Self, StoreError> {
+        let open_error = |error: std::io::Error| StoreError::Open(format!("{}: {error}", directory.display()));
+        std::fs::create_dir_all(directory).map_err(open_error)?;
+        if directory.join(VERSION_1_FILE).exists() {
+            return Err(StoreError::Open(format!(
+                "{} holds a store of format version 1 ({VERSION_1_FILE}), written by an earlier development \
+                 build; this binary reads version {FORMAT_VERSION}. Start with an empty data directory",
+                directory.display()
+            )));
+        }
+        let mut generations = list_generations(directory).map_err(open_error)?;
+        let mut chosen = None;
+        while let Some(generation) = generations.pop() {
+            let path = generation_path(directory, generation);
+            let scan = scan_generation(&path, generation, &mut apply)?;
+            if scan.complete {
+                chosen = Some((generation, scan));
+                break;
+            }
+            // A generation whose snapshot never completed was cut short
+            // while it was written; nothing in it was acknowledged.
+            apply(Replay::Discard);
+            tracing::warn!(path = %path.display(), "removing a log generation whose snapshot is incomplete");
+            std::fs::remove_file(&path).map_err(open_error)?;
+        }
+
+        let mut files = BTreeMap::new();
+        for &generation in &generations {
+            let file = File::open(generation_path(directory, generation)).map_err(open_error)?;
+            files.insert(generation, Arc::new(file));
+        }
+        let (generation, file, end) = match chosen {
+            Some((generation, scan)) => {
+                let path = generation_path(directory, generation);
+                let file = OpenOptions::new().read(true).write(true).open(&path).map_err(open_error)?;
+                if scan.good_len < scan.file_len {
+                    tracing::warn!(
+                        path = %path.display(),
+                        kept_bytes = scan.good_len,
+                        dropped_bytes = scan.file_len - scan.good_len,
+                        "the log ends in an incomplete record, left by an interrupted write; truncating it"
+                    );
+                    file.set_len(scan.good_len).map_err(open_error)?;
+                    file.sync_all().map_err(open_error)?;
+                }
+                (generation, file, scan.good_len)
+            }
+            None => {
+                let (file, end, ()) = create_generation(directory, 1, |_| Ok(()))?;
+                (1, file, end)
+            }
         };
-        if thread.is_none() {
-            poisoned.store(true, Ordering::SeqCst);
-        }
-        Self {
-            sender: parking_lot::Mutex::new(sender),
+        let file = Arc::new(file);
+        files.insert(generation, file.clone());
+
+        let sync = Arc::new(SyncShared {
+            queue: Mutex::new(SyncQueue { waiting: Vec::new(), open: true }),
+            wake: Condvar::new(),
+        });
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let sync = sync.clone();
+            let poisoned = poisoned.clone();
+            std::thread::Builder::new()
+                .name("postroom-log-sync".into())
+                .spawn(move || run_sync(&sync, &poisoned))
+                .map_err(open_error)?
+        };
+        Ok(Self {
+            directory: directory.to_path_buf(),
+            current: Mutex::new(Current { generation, file, end }),
+            files: RwLock::new(files),
+            sync,
             poisoned,
-            bytes: byte_count,
-            thread: parking_lot::Mutex::new(thread),
-        }
+            bytes: AtomicU64::new(end),
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
-    /// Queues a record. The caller must hold the lock that orders the
-    /// change it describes, so that the log order matches the apply order.
-    pub fn append(&self, record: LogRecord) -> Ticket {
+    /// Writes a record and its blobs, and returns the ticket that completes
+    /// once they are durable with the places of the blobs. The caller must
+    /// hold the lock that orders the change, so that the log order matches
+    /// the apply order.
+    pub fn append(&self, record: &LogRecord, blobs: &[Vec<u8>]) -> (Ticket, Vec<Location>) {
         if self.poisoned.load(Ordering::SeqCst) {
-            return Ticket::Failed(StoreError::Poisoned);
+            return (Ticket::Failed(StoreError::Poisoned), Vec::new());
         }
+        let mut frame = Vec::new();
+        let blob_start = match encode_frame(record, blobs, &mut frame) {
+            Ok(start) => start,
+            Err(error) => return (Ticket::Failed(error), Vec::new()),
+        };
         let (done, receiver) = oneshot::channel();
-        match self.sender.lock().send(Command::Append(record, done)) {
-            Ok(()) => Ticket::Pending(receiver),
-            Err(_) => Ticket::Failed(StoreError::Poisoned),
+        let mut current = self.current.lock();
+        if let Err(error) = current.file.write_all_at(&frame, current.end) {
+            tracing::error!(%error, "writing the log failed; the store stops accepting writes");
+            self.poisoned.store(true, Ordering::SeqCst);
+            return (Ticket::Failed(io_error(error)), Vec::new());
         }
+        let mut offset = current.end + blob_start;
+        let locations = blobs
+            .iter()
+            .map(|blob| {
+                let location = Location { generation: current.generation, len: blob.len() as u32, offset };
+                offset += blob.len() as u64;
+                location
+            })
+            .collect();
+        current.end += frame.len() as u64;
+        self.bytes.store(current.end, Ordering::Relaxed);
+        let file = current.file.clone();
+        // Queued while the write lock is held, so that one sync covers
+        // every frame written before it.
+        self.sync.queue.lock().waiting.push((file, done));
+        drop(current);
+        self.sync.wake.notify_one();
+        (Ticket::Pending(receiver), locations)
     }
 
-    pub fn rotate(&self, records: Vec<LogRecord>) {
-        // A failed send means the thread is gone; the store is poisoned then.
-        let _ = self.sender.lock().send(Command::Rotate(records));
-    }
-
+    /// Completes once everything written so far is durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let (done, receiver) = oneshot::channel();
-        if self.sender.lock().send(Command::Flush(done)).is_err() {
+        if self.poisoned.load(Ordering::SeqCst) {
             return Err(StoreError::Poisoned);
         }
+        let (done, receiver) = oneshot::channel();
+        let file = self.current.lock().file.clone();
+        self.sync.queue.lock().waiting.push((file, done));
+        self.sync.wake.notify_one();
         receiver.await.unwrap_or(Err(StoreError::Poisoned))
     }
 
+    /// Reads one blob back.
+    pub fn read(&self, location: Location) -> Result<Vec<u8>, StoreError> {
+        let file = self.files.read().get(&location.generation).cloned().ok_or_else(|| {
+            StoreError::Io(format!(
+                "log generation {} not found, but a live message points into it",
+                location.generation
+            ))
+        })?;
+        let mut buffer = vec![0u8; location.len as usize];
+        file.read_exact_at(&mut buffer, location.offset).map_err(io_error)?;
+        Ok(buffer)
+    }
+
+    /// Starts a new generation after making the current one durable.
+    /// `fill` writes the snapshot that opens it. The caller must stop every
+    /// change while this runs.
+    pub fn start_generation<T>(
+        &self,
+        fill: impl FnOnce(&mut SnapshotWriter) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut current = self.current.lock();
+        let result = current
+            .file
+            .sync_data()
+            .map_err(io_error)
+            .and_then(|()| create_generation(&self.directory, current.generation + 1, fill));
+        match result {
+            Ok((file, end, value)) => {
+                let file = Arc::new(file);
+                current.generation += 1;
+                current.file = file.clone();
+                current.end = end;
+                self.bytes.store(end, Ordering::Relaxed);
+                self.files.write().insert(current.generation, file);
+                Ok(value)
+            }
+            Err(error) => {
+                tracing::error!(%error, "starting a new log generation failed; the store stops accepting writes");
+                self.poisoned.store(true, Ordering::SeqCst);
+                Err(error)
+            }
+        }
+    }
+
+    /// Returns the generation that takes appends.
+    pub fn generation(&self) -> u32 {
+        self.current.lock().generation
+    }
+
+    /// Generations on disk with their sizes in bytes.
+    pub fn generations(&self) -> Vec<(u32, u64)> {
+        self.files
+            .read()
+            .iter()
+            .map(|(generation, file)| (*generation, file.metadata().map(|m| m.len()).unwrap_or(0)))
+            .collect()
+    }
+
+    /// Deletes the generations before the current one that are not in
+    /// `keep`.
+    pub fn retire(&self, keep: &BTreeSet<u32>) {
+        let current = self.generation();
+        let mut files = self.files.write();
+        let retired: Vec<u32> =
+            files.keys().copied().filter(|generation| *generation < current && !keep.contains(generation)).collect();
+        for generation in retired {
+            files.remove(&generation);
+            let path = generation_path(&self.directory, generation);
+            if let Err(error) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), %error, "removing a log generation failed");
+            }
+        }
+    }
+
+    /// Bytes in the current generation.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Stops the thread once it has written everything queued so far.
+    /// Stops the sync thread once everything queued so far is durable.
     pub fn shutdown(&self) {
-        let (sender, _) = mpsc::channel();
-        drop(std::mem::replace(&mut *self.sender.lock(), sender));
+        self.sync.queue.lock().open = false;
+        self.sync.wake.notify_one();
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
+        if let Err(error) = self.current.lock().file.sync_all() {
+            tracing::error!(%error, "final sync of the log failed");
+        }
     }
 }
 
-fn run_writer(
-    path: PathBuf,
-    file: File,
-    receiver: mpsc::Receiver<Command>,
-    poisoned: Arc<AtomicBool>,
-    bytes: Arc<AtomicU64>,
-) {
-    let mut file = file;
-    let mut buffer = Vec::with_capacity(1 << 20);
-    while let Ok(first) = receiver.recv() {
-        let mut waiting = Vec::new();
-        let mut next = Some(first);
-        while let Some(command) = next.take() {
-            match command {
-                Command::Append(record, done) => match encode_record(&record, &mut buffer) {
-                    Ok(()) => waiting.push(done),
-                    Err(error) => {
-                        tracing::error!(%error, "a change was not logged and is reported as failed");
-                        let _ = done.send(Err(error));
-                    }
-                },
-                Command::Flush(done) => waiting.push(done),
-                Command::Rotate(records) => {
-                    // Everything queued before the rotation belongs to the
-                    // old file; write it first.
-                    let result = write_and_sync(&mut file, &mut buffer, &bytes)
-                        .and_then(|()| rotate_file(&path, &records))
-                        .map(|(new_file, len)| {
-                            file = new_file;
-                            bytes.store(len, Ordering::Relaxed);
-                        });
-                    if let Err(error) = result {
-                        tracing::error!(%error, "log compaction failed; the store stops accepting writes");
-                        poisoned.store(true, Ordering::SeqCst);
-                    }
-                }
+fn run_sync(shared: &SyncShared, poisoned: &AtomicBool) {
+    loop {
+        let batch = {
+            let mut queue = shared.queue.lock();
+            while queue.waiting.is_empty() && queue.open {
+                shared.wake.wait(&mut queue);
             }
-            if buffer.len() < (8 << 20) {
-                next = receiver.try_recv().ok();
+            if queue.waiting.is_empty() {
+                return;
             }
-        }
-        let result = if poisoned.load(Ordering::SeqCst) {
-            Err(StoreError::Poisoned)
-        } else {
-            write_and_sync(&mut file, &mut buffer, &bytes)
+            std::mem::take(&mut queue.waiting)
         };
-        if let Err(error) = &result {
-            tracing::error!(%error, "writing the log failed; the store stops accepting writes");
-            poisoned.store(true, Ordering::SeqCst);
+        let mut synced: Vec<*const File> = Vec::new();
+        let mut failed = poisoned.load(Ordering::SeqCst);
+        for (file, _) in &batch {
+            let identity = Arc::as_ptr(file);
+            if failed || synced.contains(&identity) {
+                continue;
+            }
+            if let Err(error) = file.sync_data() {
+                tracing::error!(%error, "syncing the log failed; the store stops accepting writes");
+                poisoned.store(true, Ordering::SeqCst);
+                failed = true;
+            }
+            synced.push(identity);
         }
-        for done in waiting {
-            let _ = done.send(match &result {
-                Ok(()) => Ok(()),
-                Err(_) => Err(StoreError::Poisoned),
-            });
+        for (_, done) in batch {
+            let _ = done.send(if failed { Err(StoreError::Poisoned) } else { Ok(()) });
         }
-    }
-    if let Err(error) = file.sync_all() {
-        tracing::error!(%error, "final sync of the log failed");
     }
 }
 
-fn write_and_sync(file: &mut File, buffer: &mut Vec<u8>, bytes: &AtomicU64) -> Result<(), StoreError> {
-    if buffer.is_empty() {
-        return Ok(());
-    }
-    file.write_all(buffer).map_err(io_error)?;
-    file.sync_data().map_err(io_error)?;
-    bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
-    buffer.clear();
-    Ok(())
-}
-
-fn encode_record(record: &LogRecord, buffer: &mut Vec<u8>) -> Result<(), StoreError> {
+/// Appends one frame to `buffer`. Returns the offset of the first blob from
+/// the start of the frame.
+fn encode_frame(record: &LogRecord, blobs: &[Vec<u8>], buffer: &mut Vec<u8>) -> Result<u64, StoreError> {
     let start = buffer.len();
-    buffer.extend_from_slice(&[0u8; 8]);
+    let table_len = 8 + 4 * blobs.len();
+    buffer.resize(start + 8 + table_len, 0);
     if let Err(error) = bincode::serialize_into(&mut *buffer, record) {
         buffer.truncate(start);
         return Err(StoreError::Io(format!("encoding a log record failed: {error}")));
     }
-    let payload_len = (buffer.len() - start - 8) as u32;
+    let record_len = buffer.len() - start - 8 - table_len;
+    let blob_start = (buffer.len() - start) as u64;
+    let mut table = start + 8;
+    for value in [blobs.len(), record_len].into_iter().chain(blobs.iter().map(Vec::len)) {
+        buffer[table..table + 4].copy_from_slice(&(value as u32).to_le_bytes());
+        table += 4;
+    }
+    for blob in blobs {
+        buffer.extend_from_slice(blob);
+    }
+    let payload_len = buffer.len() - start - 8;
+    if payload_len > MAX_FRAME_LEN as usize {
+        buffer.truncate(start);
+        return Err(StoreError::Io(format!("a log record of {payload_len} bytes exceeds the limit")));
+    }
     let crc = crc32fast::hash(&buffer[start + 8..]);
-    buffer[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
+    buffer[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
     buffer[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-    Ok(())
+    Ok(blob_start)
+}
+
+/// Splits a frame's payload into its record and the offsets and lengths of
+/// its blobs, relative to the payload.
+fn decode_payload(payload: &[u8]) -> Option<(LogRecord, Vec<(u64, u32)>)> {
+    let word = |index: usize| -> Option<u32> {
+        let bytes = payload.get(index * 4..index * 4 + 4)?;
+        Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    };
+    let count = word(0)? as usize;
+    let record_len = word(1)? as usize;
+    let record_start = 8usize.checked_add(count.checked_mul(4)?)?;
+    let record_bytes = payload.get(record_start..record_start.checked_add(record_len)?)?;
+    let record = bincode::deserialize(record_bytes).ok()?;
+    let mut offset = (record_start + record_len) as u64;
+    let mut blobs = Vec::with_capacity(count);
+    for index in 0..count {
+        let len = word(2 + index)?;
+        blobs.push((offset, len));
+        offset += u64::from(len);
+    }
+    (offset == payload.len() as u64).then_some((record, blobs))
 }
 
 fn io_error(error: std::io::Error) -> StoreError {
     StoreError::Io(error.to_string())
 }
 
-/// Writes a new log made of `records` beside the current one, then moves it
-/// into place. Returns the new file, positioned at its end, and its length.
-fn rotate_file(path: &Path, records: &[LogRecord]) -> Result<(File, u64), StoreError> {
-    let temporary = path.with_extension("log.compacting");
-    let mut writer = BufWriter::new(File::create(&temporary).map_err(io_error)?);
-    writer.write_all(MAGIC).map_err(io_error)?;
-    writer.write_all(&FORMAT_VERSION.to_le_bytes()).map_err(io_error)?;
-    let mut buffer = Vec::new();
-    let mut len = HEADER_LEN;
-    for record in records {
-        buffer.clear();
-        encode_record(record, &mut buffer)?;
-        writer.write_all(&buffer).map_err(io_error)?;
-        len += buffer.len() as u64;
+fn generation_path(directory: &Path, generation: u32) -> PathBuf {
+    directory.join(format!("log-{generation:010}.wal"))
+}
+
+/// Generation numbers of the log files in `directory`, ascending.
+fn list_generations(directory: &Path) -> std::io::Result<Vec<u32>> {
+    let mut generations = Vec::new();
+    for entry in std::fs::read_dir(directory)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(number) = name.strip_prefix("log-").and_then(|rest| rest.strip_suffix(".wal")) {
+            if let Ok(generation) = number.parse() {
+                generations.push(generation);
+            }
+        }
     }
-    let file = writer.into_inner().map_err(|error| io_error(error.into_error()))?;
+    generations.sort_unstable();
+    Ok(generations)
+}
+
+/// Writes the snapshot that opens a new generation, a megabyte at a time.
+pub(crate) struct SnapshotWriter {
+    file: File,
+    generation: u32,
+    buffer: Vec<u8>,
+    /// Offset in the file of the start of `buffer`.
+    written: u64,
+}
+
+impl SnapshotWriter {
+    /// Writes a record and its blobs, and returns the places of the blobs.
+    pub fn push(&mut self, record: &LogRecord, blobs: &[Vec<u8>]) -> Result<Vec<Location>, StoreError> {
+        let frame_start = self.written + self.buffer.len() as u64;
+        let mut offset = frame_start + encode_frame(record, blobs, &mut self.buffer)?;
+        let locations = blobs
+            .iter()
+            .map(|blob| {
+                let location = Location { generation: self.generation, len: blob.len() as u32, offset };
+                offset += blob.len() as u64;
+                location
+            })
+            .collect();
+        if self.buffer.len() >= 1 << 20 {
+            self.file.write_all(&self.buffer).map_err(io_error)?;
+            self.written += self.buffer.len() as u64;
+            self.buffer.clear();
+        }
+        Ok(locations)
+    }
+}
+
+/// Writes a new generation file: the snapshot that `fill` writes and the
+/// record that closes it, and makes it durable. Returns it with its length
+/// and what `fill` returned.
+fn create_generation<T>(
+    directory: &Path,
+    generation: u32,
+    fill: impl FnOnce(&mut SnapshotWriter) -> Result<T, StoreError>,
+) -> Result<(File, u64, T), StoreError> {
+    let path = generation_path(directory, generation);
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io_error)?;
+    let mut writer = SnapshotWriter { file, generation, buffer: Vec::with_capacity(2 << 20), written: 0 };
+    writer.buffer.extend_from_slice(MAGIC);
+    writer.buffer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    writer.buffer.extend_from_slice(&generation.to_le_bytes());
+    let value = fill(&mut writer)?;
+    writer.push(&LogRecord::SnapshotEnd, &[])?;
+    let SnapshotWriter { mut file, buffer, written, .. } = writer;
+    file.write_all(&buffer).map_err(io_error)?;
     file.sync_all().map_err(io_error)?;
-    drop(file);
-    std::fs::rename(&temporary, path).map_err(io_error)?;
-    sync_directory(path)?;
-    let mut file = OpenOptions::new().append(true).open(path).map_err(io_error)?;
-    file.seek(SeekFrom::End(0)).map_err(io_error)?;
-    Ok((file, len))
+    File::open(directory).and_then(|d| d.sync_all()).map_err(io_error)?;
+    Ok((file, written + buffer.len() as u64, value))
 }
 
-fn sync_directory(path: &Path) -> Result<(), StoreError> {
-    if let Some(directory) = path.parent() {
-        File::open(directory).and_then(|d| d.sync_all()).map_err(io_error)?;
-    }
-    Ok(())
+/// Result of scanning one generation.
+struct Scan {
+    /// The snapshot at its start is closed.
+    complete: bool,
+    /// Length up to the last whole frame.
+    good_len: u64,
+    file_len: u64,
 }
 
-/// Opens or creates the log and returns its records, with the file
-/// positioned for appending after the last whole record.
-pub(crate) fn open(path: &Path, mut apply: impl FnMut(LogRecord)) -> Result<(File, u64), StoreError> {
+/// Reads the frames of one generation file in order.
+fn scan_generation(path: &Path, generation: u32, apply: &mut impl FnMut(Replay)) -> Result<Scan, StoreError> {
     let open_error = |error: std::io::Error| StoreError::Open(format!("{}: {error}", path.display()));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(open_error)?;
-    let len = file.metadata().map_err(open_error)?.len();
-    if len < HEADER_LEN {
-        file.set_len(0).map_err(open_error)?;
-        file.write_all(MAGIC).map_err(open_error)?;
-        file.write_all(&FORMAT_VERSION.to_le_bytes()).map_err(open_error)?;
-        file.sync_all().map_err(open_error)?;
-        sync_directory(path)?;
-        return Ok((file, HEADER_LEN));
-    }
-
-    let mut reader = BufReader::with_capacity(1 << 20, &mut file);
+    let file = File::open(path).map_err(open_error)?;
+    let file_len = file.metadata().map_err(open_error)?.len();
+    let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut header = [0u8; HEADER_LEN as usize];
-    reader.read_exact(&mut header).map_err(open_error)?;
+    if reader.read_exact(&mut header).is_err() {
+        return Ok(Scan { complete: false, good_len: 0, file_len });
+    }
     if &header[..8] != MAGIC {
         return Err(StoreError::Open(format!("{} is not a Postroom store log", path.display())));
     }
@@ -313,6 +620,7 @@ pub(crate) fn open(path: &Path, mut apply: impl FnMut(LogRecord)) -> Result<(Fil
         )));
     }
 
+    let mut complete = false;
     let mut good_len = HEADER_LEN;
     let mut payload = Vec::new();
     loop {
@@ -322,31 +630,27 @@ pub(crate) fn open(path: &Path, mut apply: impl FnMut(LogRecord)) -> Result<(Fil
         }
         let payload_len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
         let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        if payload_len > MAX_RECORD_LEN {
+        if payload_len > MAX_FRAME_LEN {
             break;
         }
         payload.resize(payload_len as usize, 0);
         if reader.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
             break;
         }
-        match bincode::deserialize::<LogRecord>(&payload) {
-            Ok(record) => apply(record),
-            Err(_) => break,
+        let Some((record, blobs)) = decode_payload(&payload) else {
+            break;
+        };
+        let payload_start = good_len + 8;
+        good_len = payload_start + u64::from(payload_len);
+        if matches!(record, LogRecord::SnapshotEnd) {
+            complete = true;
+            continue;
         }
-        good_len += 8 + u64::from(payload_len);
+        let blobs = blobs
+            .into_iter()
+            .map(|(offset, len)| Location { generation, len, offset: payload_start + offset })
+            .collect();
+        apply(Replay::Record(record, blobs));
     }
-    drop(reader);
-
-    if good_len < len {
-        tracing::warn!(
-            path = %path.display(),
-            kept_bytes = good_len,
-            dropped_bytes = len - good_len,
-            "the log ends in an incomplete record, left by an interrupted write; truncating it"
-        );
-        file.set_len(good_len).map_err(open_error)?;
-        file.sync_all().map_err(open_error)?;
-    }
-    file.seek(SeekFrom::Start(good_len)).map_err(open_error)?;
-    Ok((file, good_len))
+    Ok(Scan { complete, good_len, file_len })
 }

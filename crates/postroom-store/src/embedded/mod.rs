@@ -1,29 +1,35 @@
 //! The embedded backend: in-memory indexes over a write-ahead log.
 //!
-//! Every change is applied to the in-memory state and queued to the log
+//! Every change is applied to the in-memory state and written to the log
 //! while the lock that orders it is held, and the request completes once
-//! the log writer has synced it. Opening the store replays the log, and a
-//! log that has grown well past the live data is rewritten as a snapshot.
+//! the log has synced it. Message contents live in the log, not in memory:
+//! the indexes point at them and receives read them back. Opening the store
+//! replays the log, and a log generation that has grown well past the live
+//! state is followed by a new one that starts with a snapshot.
 
 mod log;
 mod queue_state;
 
 use crate::*;
 use async_trait::async_trait;
-use log::{LogRecord, LogWriter, Ticket};
+use log::{Claim, DeduplicationEntry, Location, Log, LogRecord, Replay, SnapshotWriter, Ticket};
 use parking_lot::{Mutex, RwLock};
-use queue_state::{Claim, QueueState, ReceiptCheck, StoredMessage};
-
-/// Largest number of messages in one snapshot record.
-const SNAPSHOT_CHUNK: usize = 1024;
-use std::collections::HashMap;
+use queue_state::{Content, MessageMeta, QueueState, ReceiptCheck, StoredMessage};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The log is compacted when it exceeds this size and contains more than
-/// twice the live data.
+/// Largest number of messages in one snapshot record.
+const SNAPSHOT_CHUNK: usize = 1024;
+/// A new generation starts when the current one exceeds this size and
+/// twice the estimated size of a snapshot.
 const COMPACTION_MIN_BYTES: u64 = 64 * 1024 * 1024;
+/// Estimate of the snapshot bytes of one message, contents excluded.
+const SNAPSHOT_BYTES_PER_MESSAGE: u64 = 96;
+/// Upper bound on the message contents that one new generation copies out
+/// of older ones, so that a snapshot stays short.
+const RELOCATION_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 
 struct QueueEntry {
     record: Mutex<QueueRecord>,
@@ -37,9 +43,9 @@ struct Registry {
     /// Deletion instants of deleted queues, for the re-creation window.
     tombstones: HashMap<QueueKey, Timestamp>,
     next_queue_id: u64,
-    move_tasks: std::collections::BTreeMap<String, MoveTaskRecord>,
+    move_tasks: BTreeMap<String, MoveTaskRecord>,
     /// Resource documents of other services by kind and key.
-    resources: std::collections::BTreeMap<(String, String), Arc<Vec<u8>>>,
+    resources: BTreeMap<(String, String), Arc<Vec<u8>>>,
 }
 
 /// Locks the states of two different queues in id order, so that two
@@ -59,36 +65,23 @@ fn lock_pair<'a>(
     }
 }
 
-/// Removes messages from one queue and inserts them into another, with new
-/// sequence numbers. `rewrite` adjusts each message. Returns the moved
-/// sequence numbers and the inserted messages, for the log.
-fn transfer(
-    from: &mut QueueState,
-    to: &mut QueueState,
-    seqs: &[u64],
-    mut rewrite: impl FnMut(&mut StoredMessage),
-) -> (Vec<u64>, Vec<StoredMessage>) {
-    let mut moved = Vec::new();
-    let mut inserted = Vec::new();
-    for &seq in seqs {
-        let Some(mut message) = from.remove(seq) else { continue };
-        message.seq = to.next_seq;
-        message.deduplication = None;
-        rewrite(&mut message);
-        to.insert(message.clone());
-        moved.push(seq);
-        inserted.push(message);
-    }
-    (moved, inserted)
+/// Messages moved by [`EmbeddedStore::transfer`].
+#[derive(Default)]
+struct Transfer {
+    /// Sequence numbers in the source queue.
+    from: Vec<u64>,
+    /// The inserted messages as logged.
+    inserted: Vec<MessageMeta>,
+    contents: Vec<Arc<MessageContent>>,
 }
 
-/// Queues and messages in memory, optionally backed by a log file.
+/// Queues and messages in memory, optionally backed by a log.
 pub struct EmbeddedStore {
     registry: RwLock<Registry>,
-    log: Option<LogWriter>,
+    log: Option<Log>,
     data_dir: Option<PathBuf>,
     next_nonce: AtomicU64,
-    /// Estimate of the bytes that a compacted log would take.
+    /// Estimate of the bytes that a snapshot would take.
     live_bytes: AtomicU64,
     /// Leases by name: holder and expiry. One process is the whole cluster
     /// here, so they need no persistence.
@@ -104,19 +97,22 @@ impl EmbeddedStore {
     /// Opens the store in `data_dir`, creating it when missing, and replays
     /// its log.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|error| StoreError::Open(format!("{}: {error}", data_dir.display())))?;
-        let path = data_dir.join(log::LOG_FILE);
-        let mut registry = Registry { next_queue_id: 1, ..Registry::default() };
-        let (file, bytes) = log::open(&path, |record| registry.replay(record))?;
-        let writer = LogWriter::start(path, file, bytes);
-        let store = Self::with_log(Some(writer), Some(data_dir.to_path_buf()), registry);
+        let empty = || Registry { next_queue_id: 1, ..Registry::default() };
+        let mut registry = empty();
+        let log = Log::open(data_dir, |replay| match replay {
+            Replay::Record(record, blobs) => registry.replay(record, &blobs),
+            Replay::Discard => registry = empty(),
+        })?;
+        let store = Self::with_log(Some(log), Some(data_dir.to_path_buf()), registry);
         store.live_bytes.store(store.estimate_live_bytes(), Ordering::Relaxed);
+        if let Some(log) = &store.log {
+            log.retire(&store.registry.read().referenced_generations());
+        }
         store.compact_if_needed();
         Ok(store)
     }
 
-    fn with_log(log: Option<LogWriter>, data_dir: Option<PathBuf>, registry: Registry) -> Self {
+    fn with_log(log: Option<Log>, data_dir: Option<PathBuf>, registry: Registry) -> Self {
         Self {
             registry: RwLock::new(registry),
             log,
@@ -131,33 +127,46 @@ impl EmbeddedStore {
         self.data_dir.as_deref()
     }
 
-    /// Rewrites the log as a snapshot of the live state when it has grown
-    /// past [`COMPACTION_MIN_BYTES`] and more than twice the live data.
+    /// Starts a new log generation with a snapshot when the current one has
+    /// grown past [`COMPACTION_MIN_BYTES`] and twice the estimated snapshot.
     pub fn compact_if_needed(&self) {
         let Some(log) = &self.log else { return };
         let live = self.live_bytes.load(Ordering::Relaxed);
         if log.bytes() < COMPACTION_MIN_BYTES || log.bytes() < live.saturating_mul(2) {
             return;
         }
-        // The write lock stops every change while the snapshot is taken and
-        // queued, so the snapshot and the records after it are in order.
+        tracing::info!(log_bytes = log.bytes(), snapshot_bytes = live, "starting a new log generation");
+        if let Err(error) = self.compact(log) {
+            tracing::error!(%error, "compacting the log failed");
+        }
+    }
+
+    /// Writes a snapshot into a new generation and deletes the generations
+    /// that no live message points into any more. The write lock stops every
+    /// change meanwhile, so the snapshot and the records after it are in
+    /// order.
+    fn compact(&self, log: &Log) -> Result<(), StoreError> {
         let registry = self.registry.write();
-        let records = registry.snapshot();
-        tracing::info!(log_bytes = log.bytes(), live_bytes = live, "compacting the store log");
-        log.rotate(records);
+        let relocate = registry.relocation_candidates(log);
+        let copies =
+            log.start_generation(|writer| registry.snapshot(writer, &relocate, |location| log.read(location)))?;
+        // Contents copied into the new generation are read from there now.
+        for (queue, seq, location) in copies {
+            if let Some(entry) = registry.queues.get(&queue) {
+                entry.state.lock().set_content(seq, Content::Logged(location));
+            }
+        }
+        log.retire(&registry.referenced_generations());
+        Ok(())
     }
 
     fn estimate_live_bytes(&self) -> u64 {
         let registry = self.registry.read();
-        let mut total = 0u64;
-        for entry in registry.queues.values() {
-            let state = entry.state.lock();
-            total += state.messages().map(|m| m.content.body.len() as u64 + 200).sum::<u64>();
-        }
-        total
+        let messages: u64 = registry.queues.values().map(|entry| entry.state.lock().len() as u64).sum();
+        messages * SNAPSHOT_BYTES_PER_MESSAGE
     }
 
-    /// Stops the log writer after it has synced everything queued.
+    /// Stops the log after it has synced everything written.
     pub fn close(&self) {
         if let Some(log) = &self.log {
             log.shutdown();
@@ -166,9 +175,83 @@ impl EmbeddedStore {
 
     fn append(&self, record: impl FnOnce() -> LogRecord) -> Ticket {
         match &self.log {
-            Some(log) => log.append(record()),
+            Some(log) => log.append(&record(), &[]).0,
             None => Ticket::Ready,
         }
+    }
+
+    /// Logs a record whose blobs are the `contents` of the messages `seqs`
+    /// of `state`, and points those messages at their logged copies.
+    fn append_contents(
+        &self,
+        state: &mut QueueState,
+        record: impl FnOnce() -> LogRecord,
+        seqs: impl IntoIterator<Item = u64>,
+        contents: &[Arc<MessageContent>],
+    ) -> Ticket {
+        let Some(log) = &self.log else {
+            return Ticket::Ready;
+        };
+        let blobs: Result<Vec<Vec<u8>>, _> = contents.iter().map(|content| bincode::serialize(&**content)).collect();
+        let blobs = match blobs {
+            Ok(blobs) => blobs,
+            Err(error) => return Ticket::Failed(StoreError::Io(format!("encoding a message failed: {error}"))),
+        };
+        let (ticket, locations) = log.append(&record(), &blobs);
+        for (seq, location) in seqs.into_iter().zip(locations) {
+            state.set_content(seq, Content::Logged(location));
+        }
+        ticket
+    }
+
+    /// Returns the content of a message, read from the log when it is not in
+    /// memory.
+    fn content(&self, content: &Content) -> Result<Arc<MessageContent>, StoreError> {
+        match content {
+            Content::Memory(content) => Ok(content.clone()),
+            Content::Logged(location) => {
+                let log = self
+                    .log
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Io("a message points into the log, but the store has no log".into()))?;
+                read_content(log, *location)
+            }
+        }
+    }
+
+    /// Removes messages from one queue and inserts them into another, with
+    /// new sequence numbers. `rewrite` adjusts each message and its content.
+    /// Contents are read before anything changes, so that a failed read
+    /// leaves both queues as they were.
+    fn transfer(
+        &self,
+        from: &mut QueueState,
+        to: &mut QueueState,
+        seqs: &[u64],
+        mut rewrite: impl FnMut(&mut StoredMessage, &mut MessageContent),
+    ) -> Result<Transfer, StoreError> {
+        let mut picked = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            if let Some(message) = from.get(seq) {
+                picked.push((seq, self.content(&message.content)?));
+            }
+        }
+        let mut moved = Transfer::default();
+        for (seq, content) in picked {
+            let Some(mut message) = from.remove(seq) else {
+                continue;
+            };
+            let mut content = (*content).clone();
+            message.seq = to.next_seq;
+            rewrite(&mut message, &mut content);
+            let content = Arc::new(content);
+            message.content = Content::Memory(content.clone());
+            moved.inserted.push(message.meta(None));
+            to.insert(message, None);
+            moved.from.push(seq);
+            moved.contents.push(content);
+        }
+        Ok(moved)
     }
 
     fn queue(&self, id: QueueId) -> Result<Arc<QueueEntry>, StoreError> {
@@ -182,8 +265,15 @@ impl EmbeddedStore {
     }
 }
 
+fn read_content(log: &Log, location: Location) -> Result<Arc<MessageContent>, StoreError> {
+    let bytes = log.read(location)?;
+    bincode::deserialize(&bytes)
+        .map(Arc::new)
+        .map_err(|error| StoreError::Io(format!("a message content in the log cannot be decoded: {error}")))
+}
+
 impl Registry {
-    fn replay(&mut self, record: LogRecord) {
+    fn replay(&mut self, record: LogRecord, blobs: &[Location]) {
         match record {
             LogRecord::QueuePut(record) => {
                 self.next_queue_id = self.next_queue_id.max(record.id.0 + 1);
@@ -206,8 +296,18 @@ impl Registry {
             LogRecord::MessagesPut { queue, messages } => {
                 if let Some(entry) = self.queues.get(&queue) {
                     let mut state = entry.state.lock();
-                    for message in messages {
-                        state.insert(message);
+                    for (meta, location) in messages.into_iter().zip(blobs) {
+                        let (message, deduplication) = StoredMessage::from_meta(meta, Content::Logged(*location));
+                        state.insert(message, deduplication);
+                    }
+                }
+            }
+            LogRecord::MessagesRestored { queue, messages } => {
+                if let Some(entry) = self.queues.get(&queue) {
+                    let mut state = entry.state.lock();
+                    for (meta, location) in messages {
+                        let (message, deduplication) = StoredMessage::from_meta(meta, Content::Logged(location));
+                        state.insert(message, deduplication);
                     }
                 }
             }
@@ -248,8 +348,9 @@ impl Registry {
                 }
                 if let Some(target) = self.queues.get(&to) {
                     let mut state = target.state.lock();
-                    for message in messages {
-                        state.insert(message);
+                    for (meta, location) in messages.into_iter().zip(blobs) {
+                        let (message, _) = StoredMessage::from_meta(meta, Content::Logged(*location));
+                        state.insert(message, None);
                     }
                 }
             }
@@ -275,42 +376,128 @@ impl Registry {
                 // Replacing the registry drops the move tasks too.
                 *self = Registry { next_queue_id, ..Registry::default() };
             }
+            LogRecord::SnapshotEnd => {}
         }
     }
 
-    /// Records that rebuild the current state from nothing.
-    fn snapshot(&self) -> Vec<LogRecord> {
-        let mut records = Vec::new();
+    /// Generations that hold the content of a live message.
+    fn referenced_generations(&self) -> BTreeSet<u32> {
+        let mut generations = BTreeSet::new();
+        for entry in self.queues.values() {
+            for message in entry.state.lock().messages() {
+                if let Content::Logged(location) = &message.content {
+                    generations.insert(location.generation);
+                }
+            }
+        }
+        generations
+    }
+
+    /// Older generations that are mostly dead: their live contents are
+    /// copied into the next generation so that the files can go. The
+    /// emptiest go first, within [`RELOCATION_BUDGET_BYTES`].
+    fn relocation_candidates(&self, log: &Log) -> BTreeSet<u32> {
+        let mut live: BTreeMap<u32, u64> = BTreeMap::new();
+        for entry in self.queues.values() {
+            for message in entry.state.lock().messages() {
+                if let Content::Logged(location) = &message.content {
+                    *live.entry(location.generation).or_default() += u64::from(location.len);
+                }
+            }
+        }
+        let mut candidates: Vec<(u64, u32)> = log
+            .generations()
+            .into_iter()
+            .filter(|&(generation, size)| {
+                let live = live.get(&generation).copied().unwrap_or(0);
+                live > 0 && live.saturating_mul(2) < size
+            })
+            .map(|(generation, _)| (live[&generation], generation))
+            .collect();
+        candidates.sort_unstable();
+        let mut budget = RELOCATION_BUDGET_BYTES;
+        let mut chosen = BTreeSet::new();
+        for (bytes, generation) in candidates {
+            if bytes > budget {
+                break;
+            }
+            budget -= bytes;
+            chosen.insert(generation);
+        }
+        chosen
+    }
+
+    /// Writes the records that rebuild the current state from nothing.
+    /// Messages whose content lies in a generation of `relocate`, or in
+    /// memory, carry a copy of it; the others point at where it is. Returns
+    /// the new places of the copies.
+    fn snapshot(
+        &self,
+        writer: &mut SnapshotWriter,
+        relocate: &BTreeSet<u32>,
+        read: impl Fn(Location) -> Result<Vec<u8>, StoreError>,
+    ) -> Result<Vec<(QueueId, u64, Location)>, StoreError> {
+        let mut copies = Vec::new();
         for (key, deleted_at) in &self.tombstones {
-            records.push(LogRecord::QueueDeleted { id: QueueId(0), key: key.clone(), deleted_at: *deleted_at });
+            writer.push(&LogRecord::QueueDeleted { id: QueueId(0), key: key.clone(), deleted_at: *deleted_at }, &[])?;
+        }
+        for task in self.move_tasks.values() {
+            writer.push(&LogRecord::MoveTaskPut(task.clone()), &[])?;
+        }
+        for ((kind, key), value) in &self.resources {
+            writer
+                .push(&LogRecord::ResourcePut { kind: kind.clone(), key: key.clone(), value: value.to_vec() }, &[])?;
         }
         let mut entries: Vec<_> = self.queues.values().collect();
         entries.sort_by_key(|entry| entry.record.lock().id);
-        for task in self.move_tasks.values() {
-            records.push(LogRecord::MoveTaskPut(task.clone()));
-        }
-        for ((kind, key), value) in &self.resources {
-            records.push(LogRecord::ResourcePut { kind: kind.clone(), key: key.clone(), value: value.to_vec() });
-        }
         for entry in entries {
             let record = entry.record.lock().clone();
-            let id = record.id;
-            records.push(LogRecord::QueuePut(record));
+            let queue = record.id;
+            writer.push(&LogRecord::QueuePut(record), &[])?;
             let state = entry.state.lock();
             // A purge record clears messages, so it goes before them.
             if let Some(at) = state.last_purged_at {
-                records.push(LogRecord::QueuePurged { queue: id, at });
+                writer.push(&LogRecord::QueuePurged { queue, at }, &[])?;
             }
-            let messages: Vec<StoredMessage> = state.messages().cloned().collect();
-            for chunk in messages.chunks(SNAPSHOT_CHUNK) {
-                records.push(LogRecord::MessagesPut { queue: id, messages: chunk.to_vec() });
+            let mut restored = Vec::new();
+            let mut copied = Vec::new();
+            let mut blobs = Vec::new();
+            let mut messages = state.messages().peekable();
+            while let Some(message) = messages.next() {
+                match &message.content {
+                    Content::Logged(location) if !relocate.contains(&location.generation) => {
+                        restored.push((message.meta(None), *location));
+                    }
+                    Content::Logged(location) => {
+                        blobs.push(read(*location)?);
+                        copied.push(message.meta(None));
+                    }
+                    Content::Memory(content) => {
+                        let blob = bincode::serialize(&**content)
+                            .map_err(|error| StoreError::Io(format!("encoding a message failed: {error}")))?;
+                        blobs.push(blob);
+                        copied.push(message.meta(None));
+                    }
+                }
+                let last = messages.peek().is_none();
+                if !restored.is_empty() && (restored.len() >= SNAPSHOT_CHUNK || last) {
+                    let messages = std::mem::take(&mut restored);
+                    writer.push(&LogRecord::MessagesRestored { queue, messages }, &[])?;
+                }
+                if !copied.is_empty() && (copied.len() >= SNAPSHOT_CHUNK || last) {
+                    let seqs: Vec<u64> = copied.iter().map(|meta| meta.seq).collect();
+                    let messages = std::mem::take(&mut copied);
+                    let locations = writer.push(&LogRecord::MessagesPut { queue, messages }, &blobs)?;
+                    blobs.clear();
+                    copies.extend(seqs.into_iter().zip(locations).map(|(seq, location)| (queue, seq, location)));
+                }
             }
             let entries: Vec<_> = state.deduplication_entries().cloned().collect();
             if !entries.is_empty() {
-                records.push(LogRecord::Deduplications { queue: id, entries });
+                writer.push(&LogRecord::Deduplications { queue, entries }, &[])?;
             }
         }
-        records
+        Ok(copies)
     }
 }
 
@@ -354,7 +541,7 @@ impl Store for EmbeddedStore {
                 created_at: request.now,
                 last_modified_at: request.now,
             };
-            registry.replay(LogRecord::QueuePut(record.clone()));
+            registry.replay(LogRecord::QueuePut(record.clone()), &[]);
             ticket = self.append(|| LogRecord::QueuePut(record.clone()));
             outcome = CreateQueueOutcome::Created(record);
         }
@@ -367,11 +554,13 @@ impl Store for EmbeddedStore {
         let record;
         {
             let mut registry = self.registry.write();
-            let Some(&id) = registry.ids.get(key) else { return Ok(None) };
+            let Some(&id) = registry.ids.get(key) else {
+                return Ok(None);
+            };
             record = registry.queues[&id].record.lock().clone();
             let change = LogRecord::QueueDeleted { id, key: key.clone(), deleted_at: now };
             ticket = self.append(|| LogRecord::QueueDeleted { id, key: key.clone(), deleted_at: now });
-            registry.replay(change);
+            registry.replay(change, &[]);
         }
         ticket.wait().await?;
         Ok(Some(record))
@@ -398,11 +587,7 @@ impl Store for EmbeddedStore {
             .filter(|key| after.is_none_or(|after| key.name.as_str() > after))
             .collect();
         names.sort();
-        Ok(names
-            .into_iter()
-            .take(limit)
-            .map(|key| registry.queues[&registry.ids[key]].record.lock().clone())
-            .collect())
+        Ok(names.into_iter().take(limit).map(|key| registry.queues[&registry.ids[key]].record.lock().clone()).collect())
     }
 
     async fn all_queues(&self) -> Result<Vec<QueueRecord>, StoreError> {
@@ -417,7 +602,9 @@ impl Store for EmbeddedStore {
         let record;
         {
             let registry = self.registry.read();
-            let Some(id) = registry.ids.get(key) else { return Ok(None) };
+            let Some(id) = registry.ids.get(key) else {
+                return Ok(None);
+            };
             let mut current = registry.queues[id].record.lock();
             current.apply(update);
             record = current.clone();
@@ -438,35 +625,51 @@ impl Store for EmbeddedStore {
                 return Err(StoreError::QueueNotFound(queue));
             }
             let mut state = entry.state.lock();
-            let mut stored = Vec::with_capacity(messages.len());
+            let logging = self.log.is_some();
+            let mut metas = Vec::new();
+            let mut contents = Vec::with_capacity(messages.len());
             for message in messages {
                 if let Some(deduplication) = &message.deduplication {
                     if let Some(original) = state.find_duplicate(&deduplication.key, message.content.sent_at) {
-                        outcomes.push(SendOutcome::Duplicate { seq: original.seq, message_id: original.message_id.clone() });
+                        outcomes.push(SendOutcome::Duplicate {
+                            seq: original.seq,
+                            message_id: original.message_id.clone(),
+                        });
                         continue;
                     }
                 }
                 let seq = state.next_seq;
-                added += message.content.body.len() as u64 + 200;
-                let record = StoredMessage {
+                added += SNAPSHOT_BYTES_PER_MESSAGE;
+                let deduplication = message.deduplication.map(|deduplication| DeduplicationEntry {
+                    key: deduplication.key,
+                    expires_at: deduplication.expires_at,
                     seq,
+                    message_id: message.content.message_id.clone(),
+                });
+                let stored = StoredMessage {
+                    seq,
+                    content: Content::Memory(message.content.clone()),
+                    group: message.content.message_group_id.as_deref().map(Into::into),
                     enqueued_at: message.content.sent_at,
-                    content: message.content,
                     visible_at: message.visible_at,
                     receive_count: 0,
                     first_received_at: None,
                     received_at: None,
                     receipt_nonce: 0,
-                    deduplication: message.deduplication,
                 };
-                state.insert(record.clone());
-                stored.push(record);
+                if logging {
+                    metas.push(stored.meta(deduplication.clone()));
+                }
+                state.insert(stored, deduplication);
+                contents.push(message.content);
                 outcomes.push(SendOutcome::Enqueued { seq });
             }
-            if stored.is_empty() {
+            if contents.is_empty() {
                 return Ok(outcomes);
             }
-            ticket = self.append(|| LogRecord::MessagesPut { queue, messages: stored });
+            let seqs: Vec<u64> = metas.iter().map(|meta| meta.seq).collect();
+            ticket =
+                self.append_contents(&mut state, || LogRecord::MessagesPut { queue, messages: metas }, seqs, &contents);
         }
         self.live_bytes.fetch_add(added, Ordering::Relaxed);
         ticket.wait().await?;
@@ -474,16 +677,16 @@ impl Store for EmbeddedStore {
         Ok(outcomes)
     }
 
-    async fn receive_messages(&self, queue: QueueId, request: ReceiveRequest<'_>) -> Result<ReceiveOutcome, StoreError> {
+    async fn receive_messages(
+        &self,
+        queue: QueueId,
+        request: ReceiveRequest<'_>,
+    ) -> Result<ReceiveOutcome, StoreError> {
         let entry = self.queue(queue)?;
         let dead_letter = match request.redrive {
-            Some(redrive) if redrive.dead_letter_queue != queue => self
-                .registry
-                .read()
-                .queues
-                .get(&redrive.dead_letter_queue)
-                .cloned()
-                .map(|target| (redrive, target)),
+            Some(redrive) if redrive.dead_letter_queue != queue => {
+                self.registry.read().queues.get(&redrive.dead_letter_queue).cloned().map(|target| (redrive, target))
+            }
             _ => None,
         };
         let mut tickets = Vec::new();
@@ -501,9 +704,8 @@ impl Store for EmbeddedStore {
             state.expire(request.now, request.retention_ms);
             let visible_at = request.now.saturating_add(request.visibility_timeout_ms);
 
-            let repeated = request
-                .attempt_id
-                .and_then(|id| state.repeatable_attempt(id, request.now, request.attempt_window_ms));
+            let repeated =
+                request.attempt_id.and_then(|id| state.repeatable_attempt(id, request.now, request.attempt_window_ms));
             let claims = match repeated {
                 Some(earlier) => {
                     // A retried attempt returns the same receipts and only
@@ -536,19 +738,24 @@ impl Store for EmbeddedStore {
                         };
                         if let (Some((redrive, _)), Some(target)) = (&dead_letter, target.as_mut()) {
                             if !exhausted.is_empty() {
-                                let (moved, inserted) = transfer(&mut state, target, &exhausted, |message| {
-                                    let mut content = (*message.content).clone();
+                                let moved = self.transfer(&mut state, target, &exhausted, |message, content| {
                                     content.dead_letter_source_arn = Some(redrive.source_arn.clone());
-                                    message.content = Arc::new(content);
                                     message.visible_at = request.now;
                                     message.receipt_nonce = 0;
                                     if redrive.reset_enqueue_time {
                                         message.enqueued_at = request.now;
                                     }
-                                });
-                                outcome.moved_to_dead_letter_queue += moved.len();
+                                })?;
+                                outcome.moved_to_dead_letter_queue += moved.from.len();
                                 let to = redrive.dead_letter_queue;
-                                tickets.push(self.append(|| LogRecord::MessagesMoved { from: queue, to, seqs: moved, messages: inserted }));
+                                let seqs: Vec<u64> = moved.inserted.iter().map(|meta| meta.seq).collect();
+                                let record = || LogRecord::MessagesMoved {
+                                    from: queue,
+                                    to,
+                                    seqs: moved.from,
+                                    messages: moved.inserted,
+                                };
+                                tickets.push(self.append_contents(target, record, seqs, &moved.contents));
                             }
                         }
                         let round: Vec<Claim> = fresh
@@ -579,7 +786,7 @@ impl Store for EmbeddedStore {
                 if let Some(message) = state.get(claim.seq) {
                     outcome.messages.push(ReceivedMessage {
                         seq: claim.seq,
-                        content: message.content.clone(),
+                        content: self.content(&message.content)?,
                         receipt: Receipt { seq: claim.seq, nonce: claim.nonce },
                         receive_count: message.receive_count,
                         first_received_at: message.first_received_at.unwrap_or(request.now),
@@ -623,8 +830,8 @@ impl Store for EmbeddedStore {
                     },
                 };
                 if outcome == DeleteOutcome::Deleted {
-                    if let Some(message) = state.remove(receipt.seq) {
-                        removed += message.content.body.len() as u64 + 200;
+                    if state.remove(receipt.seq).is_some() {
+                        removed += SNAPSHOT_BYTES_PER_MESSAGE;
                     }
                     seqs.push(receipt.seq);
                 }
@@ -719,7 +926,13 @@ impl Store for EmbeddedStore {
         Ok(state.counts())
     }
 
-    async fn acquire_lease(&self, name: &str, holder: &str, now: Timestamp, expires_at: Timestamp) -> Result<bool, StoreError> {
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
         let mut leases = self.leases.lock();
         match leases.get(name) {
             Some((current, until)) if current != holder && *until > now => Ok(false),
@@ -740,14 +953,14 @@ impl Store for EmbeddedStore {
         let entry = self.queue(queue)?;
         let mut state = entry.state.lock();
         state.promote(now);
-        Ok(state
+        state
             .movable(up_to_seq, max)
             .into_iter()
-            .map(|message| MovableMessage {
-                seq: message.seq,
-                dead_letter_source_arn: message.content.dead_letter_source_arn.clone(),
+            .map(|message| {
+                let content = self.content(&message.content)?;
+                Ok(MovableMessage { seq: message.seq, dead_letter_source_arn: content.dead_letter_source_arn.clone() })
             })
-            .collect())
+            .collect()
     }
 
     async fn move_messages(&self, request: MoveRequest) -> Result<usize, StoreError> {
@@ -763,25 +976,24 @@ impl Store for EmbeddedStore {
             let (mut from, mut to) = lock_pair((request.from, &source), (request.to, &target));
             from.promote(request.now);
             let visible: Vec<u64> = request.seqs.iter().copied().filter(|seq| from.is_visible(*seq)).collect();
-            let (moved, inserted) = transfer(&mut from, &mut to, &visible, |message| {
-                if message.content.dead_letter_source_arn.is_some() {
-                    let mut content = (*message.content).clone();
-                    content.dead_letter_source_arn = None;
-                    message.content = Arc::new(content);
-                }
+            let moved = self.transfer(&mut from, &mut to, &visible, |message, content| {
+                content.dead_letter_source_arn = None;
                 message.enqueued_at = request.now;
                 message.visible_at = request.now;
                 message.receive_count = 0;
                 message.first_received_at = None;
                 message.received_at = None;
                 message.receipt_nonce = 0;
-            });
-            count = moved.len();
+            })?;
+            count = moved.from.len();
             if count == 0 {
                 return Ok(0);
             }
             let (from_id, to_id) = (request.from, request.to);
-            ticket = self.append(|| LogRecord::MessagesMoved { from: from_id, to: to_id, seqs: moved, messages: inserted });
+            let seqs: Vec<u64> = moved.inserted.iter().map(|meta| meta.seq).collect();
+            let record =
+                || LogRecord::MessagesMoved { from: from_id, to: to_id, seqs: moved.from, messages: moved.inserted };
+            ticket = self.append_contents(&mut to, record, seqs, &moved.contents);
         }
         ticket.wait().await?;
         Ok(count)
@@ -798,7 +1010,7 @@ impl Store for EmbeddedStore {
         {
             let mut registry = self.registry.write();
             ticket = self.append(|| LogRecord::MoveTaskPut(task.clone()));
-            registry.replay(LogRecord::MoveTaskPut(task));
+            registry.replay(LogRecord::MoveTaskPut(task), &[]);
         }
         ticket.wait().await
     }
@@ -815,8 +1027,9 @@ impl Store for EmbeddedStore {
                 return Ok(false);
             }
             let logged = value.clone();
-            ticket = self.append(|| LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value: logged });
-            registry.replay(LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value });
+            ticket =
+                self.append(|| LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value: logged });
+            registry.replay(LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value }, &[]);
         }
         ticket.wait().await?;
         Ok(true)
@@ -827,8 +1040,9 @@ impl Store for EmbeddedStore {
         {
             let mut registry = self.registry.write();
             let logged = value.clone();
-            ticket = self.append(|| LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value: logged });
-            registry.replay(LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value });
+            ticket =
+                self.append(|| LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value: logged });
+            registry.replay(LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value }, &[]);
         }
         ticket.wait().await
     }
@@ -846,7 +1060,7 @@ impl Store for EmbeddedStore {
                 return Ok(false);
             }
             ticket = self.append(|| LogRecord::ResourceDeleted { kind: kind.to_string(), key: key.to_string() });
-            registry.replay(LogRecord::ResourceDeleted { kind: kind.to_string(), key: key.to_string() });
+            registry.replay(LogRecord::ResourceDeleted { kind: kind.to_string(), key: key.to_string() }, &[]);
         }
         ticket.wait().await?;
         Ok(true)
@@ -867,7 +1081,7 @@ impl Store for EmbeddedStore {
         let ticket;
         {
             let mut registry = self.registry.write();
-            registry.replay(LogRecord::Reset);
+            registry.replay(LogRecord::Reset, &[]);
             ticket = self.append(|| LogRecord::Reset);
         }
         self.live_bytes.store(0, Ordering::Relaxed);
@@ -920,15 +1134,11 @@ mod tests {
             let store = EmbeddedStore::open(directory.path()).expect("open store");
             let queue = crate::conformance::create(&store, &key("orders")).await;
             store.send_messages(queue, crate::conformance::messages(3, 0)).await.expect("send");
-            let received = store
-                .receive_messages(queue, crate::conformance::receive(10, 1, 1000))
-                .await
-                .expect("receive");
+            let received =
+                store.receive_messages(queue, crate::conformance::receive(10, 1, 1000)).await.expect("receive");
             let receipt = received.messages[0].receipt;
-            let second = store
-                .receive_messages(queue, crate::conformance::receive(10, 1, 1000))
-                .await
-                .expect("receive");
+            let second =
+                store.receive_messages(queue, crate::conformance::receive(10, 1, 1000)).await.expect("receive");
             store.delete_messages(queue, &[second.messages[0].receipt], None).await.expect("delete");
             (queue, receipt)
         };
@@ -981,6 +1191,38 @@ mod tests {
         assert_eq!(store.move_tasks().await.expect("tasks"), [task]);
     }
 
+    /// Returns the newest generation file of the log in `directory`.
+    fn newest_generation(directory: &Path) -> PathBuf {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
+            .expect("read data directory")
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "wal"))
+            .collect();
+        files.sort();
+        files.pop().expect("a log generation")
+    }
+
+    fn generation_count(directory: &Path) -> usize {
+        std::fs::read_dir(directory)
+            .expect("read data directory")
+            .filter(|entry| entry.as_ref().expect("directory entry").path().extension().is_some_and(|e| e == "wal"))
+            .count()
+    }
+
+    async fn bodies(store: &EmbeddedStore, queue: QueueId, now: Timestamp) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let outcome =
+                store.receive_messages(queue, crate::conformance::receive(now, 10, 1000)).await.expect("receive");
+            if outcome.messages.is_empty() {
+                break;
+            }
+            bodies.extend(outcome.messages.iter().map(|message| message.content.body.clone()));
+        }
+        bodies.sort();
+        bodies
+    }
+
     #[tokio::test]
     async fn torn_tail_is_truncated() {
         let directory = tempfile::tempdir().expect("temporary directory");
@@ -990,7 +1232,7 @@ mod tests {
             store.send_messages(queue, crate::conformance::messages(2, 0)).await.expect("send");
             queue
         };
-        let path = directory.path().join(log::LOG_FILE);
+        let path = newest_generation(directory.path());
         let mut bytes = std::fs::read(&path).expect("read log");
         bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
         std::fs::write(&path, &bytes).expect("write log");
@@ -1009,31 +1251,111 @@ mod tests {
         let directory = tempfile::tempdir().expect("temporary directory");
         let mut header = b"PROOMLOG".to_vec();
         header.extend_from_slice(&(log::FORMAT_VERSION + 1).to_le_bytes());
-        std::fs::write(directory.path().join(log::LOG_FILE), header).expect("write log");
+        header.extend_from_slice(&1u32.to_le_bytes());
+        std::fs::write(directory.path().join("log-0000000001.wal"), header).expect("write log");
         let error = EmbeddedStore::open(directory.path()).err().expect("open must fail");
         assert!(error.to_string().contains("newer postroom"), "{error}");
     }
 
     #[tokio::test]
-    async fn compaction_keeps_state() {
+    async fn single_file_format_is_named() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(directory.path().join("store.log"), b"PROOMLOG\x01\0\0\0").expect("write log");
+        let error = EmbeddedStore::open(directory.path()).err().expect("open must fail");
+        assert!(error.to_string().contains("format version 1"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_state_and_contents() {
         let directory = tempfile::tempdir().expect("temporary directory");
         let store = EmbeddedStore::open(directory.path()).expect("open store");
         let queue = crate::conformance::create(&store, &key("orders")).await;
         store.send_messages(queue, crate::conformance::messages(5, 0)).await.expect("send");
-        let received = store
-            .receive_messages(queue, crate::conformance::receive(10, 2, 1000))
-            .await
-            .expect("receive");
+        let received = store.receive_messages(queue, crate::conformance::receive(10, 2, 1000)).await.expect("receive");
         store.delete_messages(queue, &[received.messages[0].receipt], None).await.expect("delete");
-        store.purge_queue(QueueId(999), 0, 0).await.expect_err("unknown queue");
 
-        let records = store.registry.read().snapshot();
-        store.log.as_ref().expect("durable store").rotate(records);
-        store.send_messages(queue, crate::conformance::messages(1, 20)).await.expect("send after rotation");
+        store.compact(store.log.as_ref().expect("durable store")).expect("compact");
+        store.send_messages(queue, crate::conformance::messages(1, 20)).await.expect("send after compaction");
         drop(store);
 
         let store = EmbeddedStore::open(directory.path()).expect("reopen store");
         let counts = store.queue_counts(queue, 10, u64::MAX).await.expect("counts");
         assert_eq!(counts, QueueCounts { visible: 3, in_flight: 1, delayed: 1 });
+        let bodies = bodies(&store, queue, 2000).await;
+        assert_eq!(bodies, ["body 0", "body 1", "body 2", "body 3", "body 4"].map(String::from));
+    }
+
+    #[tokio::test]
+    async fn dead_generations_are_deleted_and_sparse_ones_copied() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let store = EmbeddedStore::open(directory.path()).expect("open store");
+        let log = store.log.as_ref().expect("durable store");
+        let queue = crate::conformance::create(&store, &key("orders")).await;
+        store.send_messages(queue, crate::conformance::messages(10, 0)).await.expect("send");
+
+        // Every message is live: the next generation points into this one.
+        store.compact(log).expect("compact");
+        assert_eq!(generation_count(directory.path()), 2);
+
+        // Nine of ten are gone: the tenth is copied and the file deleted.
+        let received = store.receive_messages(queue, crate::conformance::receive(1, 9, 1000)).await.expect("receive");
+        let receipts: Vec<Receipt> = received.messages.iter().map(|message| message.receipt).collect();
+        store.delete_messages(queue, &receipts, None).await.expect("delete");
+        store.compact(log).expect("compact");
+        assert_eq!(generation_count(directory.path()), 1, "only the newest generation is left");
+        drop(store);
+
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        assert_eq!(bodies(&store, queue, 2000).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn incomplete_generation_is_dropped() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let queue = {
+            let store = EmbeddedStore::open(directory.path()).expect("open store");
+            let queue = crate::conformance::create(&store, &key("orders")).await;
+            store.send_messages(queue, crate::conformance::messages(3, 0)).await.expect("send");
+            queue
+        };
+        // A generation cut short while its snapshot was written.
+        let mut header = b"PROOMLOG".to_vec();
+        header.extend_from_slice(&log::FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&2u32.to_le_bytes());
+        let partial = directory.path().join("log-0000000002.wal");
+        std::fs::write(&partial, header).expect("write generation");
+
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        assert!(!partial.exists(), "the incomplete generation is removed");
+        assert_eq!(bodies(&store, queue, 10).await, ["body 0", "body 1", "body 2"].map(String::from));
+    }
+
+    #[tokio::test]
+    async fn dead_letter_moves_carry_contents() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let (dead_letter, source_arn) = {
+            let store = EmbeddedStore::open(directory.path()).expect("open store");
+            let source = crate::conformance::create(&store, &key("orders")).await;
+            let dead_letter = crate::conformance::create(&store, &key("orders-dlq")).await;
+            store.send_messages(source, crate::conformance::messages(1, 0)).await.expect("send");
+            let redrive = Redrive {
+                dead_letter_queue: dead_letter,
+                max_receive_count: 1,
+                source_arn: "arn:aws:sqs:us-east-1:000000000000:orders".into(),
+                reset_enqueue_time: false,
+            };
+            let request = |now| ReceiveRequest { redrive: Some(&redrive), ..crate::conformance::receive(now, 10, 10) };
+            store.receive_messages(source, request(0)).await.expect("receive");
+            store.receive_messages(source, request(10)).await.expect("receive moves");
+            store.compact(store.log.as_ref().expect("durable store")).expect("compact");
+            (dead_letter, redrive.source_arn.clone())
+        };
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        let outcome =
+            store.receive_messages(dead_letter, crate::conformance::receive(20, 10, 10)).await.expect("receive");
+        assert_eq!(outcome.messages.len(), 1);
+        let content = &outcome.messages[0].content;
+        assert_eq!(content.body, "body 0");
+        assert_eq!(content.dead_letter_source_arn.as_deref(), Some(source_arn.as_str()));
     }
 }

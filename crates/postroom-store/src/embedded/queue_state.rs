@@ -10,16 +10,29 @@
 //! first message of every group that has no message in flight, in sequence
 //! order, which is where a FIFO receive looks for work.
 
-use crate::{Deduplication, MessageContent, QueueCounts, Receipt, Timestamp};
+use super::log::{Claim, DeduplicationEntry, Location};
+use crate::{MessageContent, QueueCounts, Receipt, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// A message with its delivery state.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Storage place of the content of a message.
+#[derive(Clone, Debug)]
+pub(crate) enum Content {
+    /// In memory: the store has no log.
+    Memory(Arc<MessageContent>),
+    /// In the log, read back when a receive needs it.
+    Logged(Location),
+}
+
+/// A message with its delivery state. The content stays out of memory in a
+/// durable store, so that a backlog costs memory only for its indexes.
+#[derive(Clone, Debug)]
 pub(crate) struct StoredMessage {
     pub seq: u64,
-    pub content: Arc<MessageContent>,
+    pub content: Content,
+    /// Group of the message, which the FIFO indexes use.
+    pub group: Option<Box<str>>,
     /// Start of the retention period.
     pub enqueued_at: Timestamp,
     pub visible_at: Timestamp,
@@ -28,25 +41,53 @@ pub(crate) struct StoredMessage {
     pub received_at: Option<Timestamp>,
     /// Nonce of the latest receive; 0 before the first one.
     pub receipt_nonce: u64,
-    pub deduplication: Option<Deduplication>,
 }
 
-/// One claim of a message by a receive, as logged.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-pub(crate) struct Claim {
+/// The fields of a message as logged, without its content.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct MessageMeta {
     pub seq: u64,
-    pub nonce: u64,
-    pub received_at: Timestamp,
+    pub group: Option<String>,
+    pub enqueued_at: Timestamp,
     pub visible_at: Timestamp,
+    pub receive_count: u32,
+    pub first_received_at: Option<Timestamp>,
+    pub received_at: Option<Timestamp>,
+    pub receipt_nonce: u64,
+    /// Deduplication entry that the message opened, for messages sent to a
+    /// FIFO queue.
+    pub deduplication: Option<DeduplicationEntry>,
 }
 
-/// The original of a deduplicated message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct DeduplicationEntry {
-    pub key: String,
-    pub expires_at: Timestamp,
-    pub seq: u64,
-    pub message_id: String,
+impl StoredMessage {
+    pub fn meta(&self, deduplication: Option<DeduplicationEntry>) -> MessageMeta {
+        MessageMeta {
+            seq: self.seq,
+            group: self.group.as_deref().map(str::to_string),
+            enqueued_at: self.enqueued_at,
+            visible_at: self.visible_at,
+            receive_count: self.receive_count,
+            first_received_at: self.first_received_at,
+            received_at: self.received_at,
+            receipt_nonce: self.receipt_nonce,
+            deduplication,
+        }
+    }
+
+    pub fn from_meta(meta: MessageMeta, content: Content) -> (Self, Option<DeduplicationEntry>) {
+        let message = Self {
+            seq: meta.seq,
+            content,
+            group: meta.group.map(String::into_boxed_str),
+            enqueued_at: meta.enqueued_at,
+            visible_at: meta.visible_at,
+            receive_count: meta.receive_count,
+            first_received_at: meta.first_received_at,
+            received_at: meta.received_at,
+            receipt_nonce: meta.receipt_nonce,
+        };
+        (message, meta.deduplication)
+    }
 }
 
 /// Messages returned by one receive attempt, with the state they had then.
@@ -58,7 +99,9 @@ struct Attempt {
 
 #[derive(Debug, Default)]
 pub(crate) struct QueueState {
-    messages: BTreeMap<u64, StoredMessage>,
+    /// Boxed, so that the tree's half-full nodes hold pointers rather than
+    /// whole messages.
+    messages: BTreeMap<u64, Box<StoredMessage>>,
     visible: BTreeSet<u64>,
     pending: BTreeSet<(Timestamp, u64)>,
     by_enqueue: BTreeSet<(Timestamp, u64)>,
@@ -83,32 +126,39 @@ impl QueueState {
     }
 
     pub fn messages(&self) -> impl Iterator<Item = &StoredMessage> {
-        self.messages.values()
+        self.messages.values().map(|message| &**message)
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len()
     }
 
     pub fn get(&self, seq: u64) -> Option<&StoredMessage> {
-        self.messages.get(&seq)
+        self.messages.get(&seq).map(|message| &**message)
     }
 
-    /// Inserts a message, or replaces the one with the same sequence number.
-    pub fn insert(&mut self, message: StoredMessage) {
+    /// Points a message at another copy of its content.
+    pub fn set_content(&mut self, seq: u64, content: Content) {
+        if let Some(message) = self.messages.get_mut(&seq) {
+            message.content = content;
+        }
+    }
+
+    /// Inserts a message, or replaces the one with the same sequence number,
+    /// and remembers the deduplication entry it opened.
+    pub fn insert(&mut self, message: StoredMessage, deduplication: Option<DeduplicationEntry>) {
         self.remove(message.seq);
         self.next_seq = self.next_seq.max(message.seq + 1);
         // A message that was never received is delayed, not in flight, until
         // it becomes visible; `promote` moves both kinds the same way.
         self.pending.insert((message.visible_at, message.seq));
-        if let Some(deduplication) = &message.deduplication {
-            self.remember_deduplication(DeduplicationEntry {
-                key: deduplication.key.clone(),
-                expires_at: deduplication.expires_at,
-                seq: message.seq,
-                message_id: message.content.message_id.clone(),
-            });
+        if let Some(deduplication) = deduplication {
+            self.remember_deduplication(deduplication);
         }
-        if let Some(group) = &message.content.message_group_id {
-            self.groups.entry(group.clone()).or_default().insert(message.seq);
+        if let Some(group) = &message.group {
+            self.groups.entry(group.to_string()).or_default().insert(message.seq);
             if message.receive_count > 0 {
-                *self.group_in_flight.entry(group.clone()).or_default() += 1;
+                *self.group_in_flight.entry(group.to_string()).or_default() += 1;
             }
             self.refresh_group(group);
         }
@@ -116,19 +166,19 @@ impl QueueState {
             self.in_flight += 1;
         }
         self.by_enqueue.insert((message.enqueued_at, message.seq));
-        self.messages.insert(message.seq, message);
+        self.messages.insert(message.seq, Box::new(message));
     }
 
     pub fn remove(&mut self, seq: u64) -> Option<StoredMessage> {
-        let message = self.messages.remove(&seq)?;
+        let message = *self.messages.remove(&seq)?;
         self.by_enqueue.remove(&(message.enqueued_at, seq));
         let was_in_flight =
             !self.visible.remove(&seq) && self.pending.remove(&(message.visible_at, seq)) && message.receive_count > 0;
         if was_in_flight {
             self.in_flight -= 1;
         }
-        if let Some(group) = &message.content.message_group_id {
-            if let Some(members) = self.groups.get_mut(group) {
+        if let Some(group) = &message.group {
+            if let Some(members) = self.groups.get_mut(&**group) {
                 members.remove(&seq);
             }
             if was_in_flight {
@@ -175,11 +225,7 @@ impl QueueState {
                 break;
             }
             self.pending.pop_first();
-            let received_group = self
-                .messages
-                .get(&seq)
-                .filter(|m| m.receive_count > 0)
-                .map(|m| m.content.message_group_id.clone());
+            let received_group = self.messages.get(&seq).filter(|m| m.receive_count > 0).map(|m| m.group.clone());
             if let Some(group) = received_group {
                 self.in_flight -= 1;
                 if let Some(group) = group {
@@ -219,7 +265,9 @@ impl QueueState {
             if selected.len() >= max {
                 break;
             }
-            let Some(members) = self.groups.get(group) else { continue };
+            let Some(members) = self.groups.get(group) else {
+                continue;
+            };
             for &seq in members.range(head..) {
                 if selected.len() >= max || !self.visible.contains(&seq) {
                     break;
@@ -266,9 +314,9 @@ impl QueueState {
         self.attempts.retain(|_, attempt| attempt.started_at.saturating_add(window_ms) > now);
         let attempt = self.attempts.get(id).filter(|attempt| !attempt.claims.is_empty())?;
         let unchanged = attempt.claims.iter().all(|claim| {
-            self.messages
-                .get(&claim.seq)
-                .is_some_and(|m| m.receipt_nonce == claim.nonce && m.visible_at == claim.visible_at && m.visible_at > now)
+            self.messages.get(&claim.seq).is_some_and(|m| {
+                m.receipt_nonce == claim.nonce && m.visible_at == claim.visible_at && m.visible_at > now
+            })
         });
         unchanged.then(|| attempt.claims.clone())
     }
@@ -280,7 +328,7 @@ impl QueueState {
     /// Returns up to `max` visible messages with sequence numbers up to
     /// `up_to_seq`, oldest first.
     pub fn movable(&self, up_to_seq: u64, max: usize) -> Vec<&StoredMessage> {
-        self.visible.range(..=up_to_seq).take(max).filter_map(|seq| self.messages.get(seq)).collect()
+        self.visible.range(..=up_to_seq).take(max).filter_map(|seq| self.get(*seq)).collect()
     }
 
     pub fn is_visible(&self, seq: u64) -> bool {
@@ -302,7 +350,7 @@ impl QueueState {
         message.received_at = Some(claim.received_at);
         message.receipt_nonce = claim.nonce;
         message.visible_at = claim.visible_at;
-        self.insert(message);
+        self.insert(message, None);
     }
 
     pub fn apply_visibility(&mut self, seq: u64, visible_at: Timestamp) {
@@ -310,7 +358,7 @@ impl QueueState {
             return;
         };
         message.visible_at = visible_at;
-        self.insert(message);
+        self.insert(message, None);
     }
 
     /// Checks a receipt against the message it names.
@@ -346,11 +394,7 @@ impl QueueState {
     /// Counts the messages by state. Call [`Self::promote`] first.
     pub fn counts(&self) -> QueueCounts {
         let pending = self.pending.len() as u64;
-        QueueCounts {
-            visible: self.visible.len() as u64,
-            in_flight: self.in_flight,
-            delayed: pending - self.in_flight,
-        }
+        QueueCounts { visible: self.visible.len() as u64, in_flight: self.in_flight, delayed: pending - self.in_flight }
     }
 }
 
@@ -367,41 +411,26 @@ mod tests {
     fn message(seq: u64, enqueued_at: Timestamp, visible_at: Timestamp) -> StoredMessage {
         StoredMessage {
             seq,
-            content: Arc::new(MessageContent {
-                message_id: format!("m{seq}"),
-                body: "body".into(),
-                message_attributes: BTreeMap::new(),
-                system_attributes: BTreeMap::new(),
-                md5_of_body: String::new(),
-                md5_of_message_attributes: None,
-                md5_of_message_system_attributes: None,
-                sender_id: "sender".into(),
-                sent_at: enqueued_at,
-                message_group_id: None,
-                message_deduplication_id: None,
-                dead_letter_source_arn: None,
-            }),
+            content: Content::Logged(Location { generation: 1, len: 4, offset: 16 }),
+            group: None,
             enqueued_at,
             visible_at,
             receive_count: 0,
             first_received_at: None,
             received_at: None,
             receipt_nonce: 0,
-            deduplication: None,
         }
     }
 
     fn grouped(seq: u64, group: &str) -> StoredMessage {
-        let mut stored = message(seq, 0, 0);
-        Arc::make_mut(&mut stored.content).message_group_id = Some(group.to_string());
-        stored
+        StoredMessage { group: Some(group.into()), ..message(seq, 0, 0) }
     }
 
     #[test]
     fn fifo_groups_block_while_in_flight() {
         let mut state = QueueState::new();
         for (seq, group) in [(1, "a"), (2, "b"), (3, "a"), (4, "a"), (5, "b")] {
-            state.insert(grouped(seq, group));
+            state.insert(grouped(seq, group), None);
         }
         state.promote(0);
         assert_eq!(state.receivable_fifo(10), vec![1, 3, 4, 2, 5], "runs of each group, oldest group first");
@@ -423,9 +452,8 @@ mod tests {
     #[test]
     fn deduplication_window() {
         let mut state = QueueState::new();
-        let mut first = message(1, 0, 0);
-        first.deduplication = Some(Deduplication { key: "k".into(), expires_at: 300 });
-        state.insert(first);
+        let entry = DeduplicationEntry { key: "k".into(), expires_at: 300, seq: 1, message_id: "m1".into() };
+        state.insert(message(1, 0, 0), Some(entry));
         assert_eq!(state.find_duplicate("k", 299).map(|entry| entry.seq), Some(1));
         state.clear();
         assert!(state.find_duplicate("k", 299).is_some(), "a purge keeps the history");
@@ -435,8 +463,8 @@ mod tests {
     #[test]
     fn counts_follow_promotion() {
         let mut state = QueueState::new();
-        state.insert(message(1, 0, 0));
-        state.insert(message(2, 0, 100));
+        state.insert(message(1, 0, 0), None);
+        state.insert(message(2, 0, 100), None);
         state.promote(50);
         assert_eq!(state.counts(), QueueCounts { visible: 1, in_flight: 0, delayed: 1 });
 
@@ -452,8 +480,8 @@ mod tests {
     #[test]
     fn expire_drops_oldest_only() {
         let mut state = QueueState::new();
-        state.insert(message(1, 10, 10));
-        state.insert(message(2, 20, 20));
+        state.insert(message(1, 10, 10), None);
+        state.insert(message(2, 20, 20), None);
         state.promote(30);
         assert_eq!(state.expire(75, 60), 1);
         assert_eq!(state.receivable(10), vec![2]);

@@ -80,6 +80,64 @@ def main_latency(report):
     return report.get("end_to_end_latency")
 
 
+def read_startup(results, target):
+    """Return what scripts/bench-startup.py measured for a target, or {}."""
+    try:
+        return json.loads((results / f"{target}-startup.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def fastest_peer(reports, scenario):
+    """Return the peer with the most messages per second in a scenario."""
+    measured = [(reports[(peer, scenario)]["messages_per_second"], peer) for peer in PEERS if (peer, scenario) in reports]
+    return max(measured)[::-1] if measured else (None, None)
+
+
+def target_rows(reports, results):
+    """Compare the embedded store's figures with the performance targets."""
+    rows = []
+
+    def check(figure, target, value, met, shown):
+        rows.append([figure, target, shown if value is not None else "not measured", "–" if value is None else ("met" if met else "missed")])
+
+    def messages(target, scenario):
+        report = reports.get((target, scenario))
+        return report["messages_per_second"] if report else None
+
+    send = reports.get(("embedded", "send"))
+    ceiling = reports.get(("null", "send"))
+    share = send["requests_per_second"] / ceiling["requests_per_second"] if send and ceiling else None
+    check("`send`, share of the null server", "≥ 60%", share, share is not None and share >= 0.6, f"{share:.0%}" if share else "")
+    for scenario, floor, multiple in (("send", None, 1.5), ("send-batch", 100_000, 3), ("cycle", 40_000, 20), ("fifo", 20_000, 15)):
+        mine = messages("embedded", scenario)
+        if floor is not None:
+            check(f"`{scenario}` messages/s", f"≥ {floor:,}", mine, mine is not None and mine >= floor, number(mine))
+        peer, theirs = fastest_peer(reports, scenario)
+        times = mine / theirs if mine and theirs else None
+        check(
+            f"`{scenario}` / fastest peer" + (f" (`{peer}`)" if peer else ""),
+            f"≥ {multiple}×",
+            times,
+            times is not None and times >= multiple,
+            f"{times:.2f}×" if times else "",
+        )
+    latency = reports.get(("embedded", "latency"))
+    p99 = latency["end_to_end_latency"]["p99_ms"] if latency and latency.get("end_to_end_latency") else None
+    check("`latency` p99, send answered to message received", "≤ 2 ms", p99, p99 is not None and p99 <= 2, f"{p99:.2f} ms" if p99 is not None else "")
+    fill = reports.get(("embedded", "backlog"))
+    rss = server_peak_rss(fill) if fill else None
+    check(f"`backlog` peak RSS with {number(fill['messages_sent']) if fill else 'N'} messages", "≤ 300 MiB", rss, rss is not None and rss <= 300, f"{rss:,.0f} MiB" if rss else "")
+    restart = read_float(results / "embedded-restart.txt")
+    check("`backlog` restart to healthy", "≤ 3 s", restart, restart is not None and restart <= 3, f"{restart:.2f} s" if restart is not None else "")
+    startup = read_startup(results, "embedded")
+    idle = startup.get("idle_rss_mib")
+    check("idle RSS", "≤ 20 MiB", idle, idle is not None and idle <= 20, f"{idle:.1f} MiB" if idle is not None else "")
+    start = startup.get("start_ms")
+    check("process start to healthy", "≤ 20 ms", start, start is not None and start <= 20, f"{start:.1f} ms" if start is not None else "")
+    return rows
+
+
 def server_cores(report):
     if not report.get("servers"):
         return None
@@ -157,6 +215,14 @@ def main():
         "noise between runs and more where other work ran on the machine (see the load averages).\n"
     )
 
+    write("## Targets\n")
+    write(
+        "The embedded store in durable mode against the performance targets, from this run. Peers are the "
+        "emulators below; the fastest one in each scenario is the reference.\n"
+    )
+    write(table(["figure", "target", "measured", "verdict"], target_rows(reports, results)))
+    write("")
+
     write("## Machine\n")
     write(
         table(
@@ -187,9 +253,17 @@ def main():
     rows = []
     for target in TARGETS:
         version = versions.get(target) or ""
-        startup = read_float(results / f"{target}-startup.txt")
-        rows.append([f"`{target}`", DESCRIPTIONS[target], version, number(startup, 2) if startup is not None else "–"])
-    write(table(["target", "what", "version", "start to first response (s)"], rows))
+        startup = read_startup(results, target)
+        rows.append(
+            [
+                f"`{target}`",
+                DESCRIPTIONS[target],
+                version,
+                number(startup.get("start_ms"), 1),
+                number(startup.get("idle_rss_mib"), 1),
+            ]
+        )
+    write(table(["target", "what", "version", "start to first response (ms)", "idle RSS (MiB)"], rows))
     write("")
     write(
         f"Every scenario ran {machine.get('warmup', '?')} s of warm-up, then {machine.get('duration', '?')} s measured, "

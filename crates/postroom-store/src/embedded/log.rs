@@ -287,13 +287,13 @@ impl Log {
     /// once they are durable with the places of the blobs. The caller must
     /// hold the lock that orders the change, so that the log order matches
     /// the apply order.
-    pub fn append(&self, record: &LogRecord, blobs: &[Vec<u8>]) -> (Ticket, Vec<Location>) {
+    pub fn append(&self, record: &LogRecord, blobs: &[impl Blob]) -> (Ticket, Vec<Location>) {
         if self.poisoned.load(Ordering::SeqCst) {
             return (Ticket::Failed(StoreError::Poisoned), Vec::new());
         }
         let mut frame = Vec::new();
-        let blob_start = match encode_frame(record, blobs, &mut frame) {
-            Ok(start) => start,
+        let (blob_start, lens) = match encode_frame(record, blobs, &mut frame) {
+            Ok(encoded) => encoded,
             Err(error) => return (Ticket::Failed(error), Vec::new()),
         };
         let (done, receiver) = oneshot::channel();
@@ -303,15 +303,7 @@ impl Log {
             self.poisoned.store(true, Ordering::SeqCst);
             return (Ticket::Failed(io_error(error)), Vec::new());
         }
-        let mut offset = current.end + blob_start;
-        let locations = blobs
-            .iter()
-            .map(|blob| {
-                let location = Location { generation: current.generation, len: blob.len() as u32, offset };
-                offset += blob.len() as u64;
-                location
-            })
-            .collect();
+        let locations = locations(current.generation, current.end + blob_start, &lens);
         current.end += frame.len() as u64;
         self.bytes.store(current.end, Ordering::Relaxed);
         let file = current.file.clone();
@@ -459,35 +451,81 @@ fn run_sync(shared: &SyncShared, poisoned: &AtomicBool) {
     }
 }
 
+/// Blobs of a record that has none.
+pub(crate) const NO_BLOBS: &[Vec<u8>] = &[];
+
+/// A value written as a blob, encoded straight into the frame.
+pub(crate) trait Blob {
+    fn encode_into(&self, buffer: &mut Vec<u8>) -> Result<(), StoreError>;
+}
+
+impl Blob for Vec<u8> {
+    fn encode_into(&self, buffer: &mut Vec<u8>) -> Result<(), StoreError> {
+        buffer.extend_from_slice(self);
+        Ok(())
+    }
+}
+
+impl Blob for std::sync::Arc<crate::MessageContent> {
+    fn encode_into(&self, buffer: &mut Vec<u8>) -> Result<(), StoreError> {
+        bincode::serialize_into(buffer, &**self)
+            .map_err(|error| StoreError::Io(format!("encoding a message failed: {error}")))
+    }
+}
+
 /// Appends one frame to `buffer`. Returns the offset of the first blob from
-/// the start of the frame.
-fn encode_frame(record: &LogRecord, blobs: &[Vec<u8>], buffer: &mut Vec<u8>) -> Result<u64, StoreError> {
+/// the start of the frame, and the length of each blob.
+fn encode_frame(record: &LogRecord, blobs: &[impl Blob], buffer: &mut Vec<u8>) -> Result<(u64, Vec<u32>), StoreError> {
     let start = buffer.len();
+    let result = encode_frame_at(start, record, blobs, buffer);
+    if result.is_err() {
+        buffer.truncate(start);
+    }
+    result
+}
+
+fn encode_frame_at(
+    start: usize,
+    record: &LogRecord,
+    blobs: &[impl Blob],
+    buffer: &mut Vec<u8>,
+) -> Result<(u64, Vec<u32>), StoreError> {
     let table_len = 8 + 4 * blobs.len();
     buffer.resize(start + 8 + table_len, 0);
-    if let Err(error) = bincode::serialize_into(&mut *buffer, record) {
-        buffer.truncate(start);
-        return Err(StoreError::Io(format!("encoding a log record failed: {error}")));
-    }
+    bincode::serialize_into(&mut *buffer, record)
+        .map_err(|error| StoreError::Io(format!("encoding a log record failed: {error}")))?;
     let record_len = buffer.len() - start - 8 - table_len;
     let blob_start = (buffer.len() - start) as u64;
-    let mut table = start + 8;
-    for value in [blobs.len(), record_len].into_iter().chain(blobs.iter().map(Vec::len)) {
-        buffer[table..table + 4].copy_from_slice(&(value as u32).to_le_bytes());
-        table += 4;
-    }
+    let mut lens = Vec::with_capacity(blobs.len());
     for blob in blobs {
-        buffer.extend_from_slice(blob);
+        let before = buffer.len();
+        blob.encode_into(buffer)?;
+        lens.push((buffer.len() - before) as u32);
     }
     let payload_len = buffer.len() - start - 8;
     if payload_len > MAX_FRAME_LEN as usize {
-        buffer.truncate(start);
         return Err(StoreError::Io(format!("a log record of {payload_len} bytes exceeds the limit")));
+    }
+    let mut table = start + 8;
+    for value in [blobs.len() as u32, record_len as u32].into_iter().chain(lens.iter().copied()) {
+        buffer[table..table + 4].copy_from_slice(&value.to_le_bytes());
+        table += 4;
     }
     let crc = crc32fast::hash(&buffer[start + 8..]);
     buffer[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
     buffer[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-    Ok(blob_start)
+    Ok((blob_start, lens))
+}
+
+/// Places of blobs of `lens` bytes that follow each other from `offset`.
+fn locations(generation: u32, mut offset: u64, lens: &[u32]) -> Vec<Location> {
+    lens.iter()
+        .map(|&len| {
+            let location = Location { generation, len, offset };
+            offset += u64::from(len);
+            location
+        })
+        .collect()
 }
 
 /// Splits a frame's payload into its record and the offsets and lengths of
@@ -547,17 +585,10 @@ pub(crate) struct SnapshotWriter {
 
 impl SnapshotWriter {
     /// Writes a record and its blobs, and returns the places of the blobs.
-    pub fn push(&mut self, record: &LogRecord, blobs: &[Vec<u8>]) -> Result<Vec<Location>, StoreError> {
+    pub fn push(&mut self, record: &LogRecord, blobs: &[impl Blob]) -> Result<Vec<Location>, StoreError> {
         let frame_start = self.written + self.buffer.len() as u64;
-        let mut offset = frame_start + encode_frame(record, blobs, &mut self.buffer)?;
-        let locations = blobs
-            .iter()
-            .map(|blob| {
-                let location = Location { generation: self.generation, len: blob.len() as u32, offset };
-                offset += blob.len() as u64;
-                location
-            })
-            .collect();
+        let (blob_start, lens) = encode_frame(record, blobs, &mut self.buffer)?;
+        let locations = locations(self.generation, frame_start + blob_start, &lens);
         if self.buffer.len() >= 1 << 20 {
             self.file.write_all(&self.buffer).map_err(io_error)?;
             self.written += self.buffer.len() as u64;
@@ -582,7 +613,7 @@ fn create_generation<T>(
     writer.buffer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     writer.buffer.extend_from_slice(&generation.to_le_bytes());
     let value = fill(&mut writer)?;
-    writer.push(&LogRecord::SnapshotEnd, &[])?;
+    writer.push(&LogRecord::SnapshotEnd, NO_BLOBS)?;
     let SnapshotWriter { mut file, buffer, written, .. } = writer;
     file.write_all(&buffer).map_err(io_error)?;
     file.sync_all().map_err(io_error)?;

@@ -12,7 +12,7 @@ mod queue_state;
 
 use crate::*;
 use async_trait::async_trait;
-use log::{Claim, DeduplicationEntry, Location, Log, LogRecord, Replay, SnapshotWriter, Ticket};
+use log::{Claim, DeduplicationEntry, Location, Log, LogRecord, Replay, SnapshotWriter, Ticket, NO_BLOBS};
 use parking_lot::{Mutex, RwLock};
 use queue_state::{Content, MessageMeta, QueueState, ReceiptCheck, StoredMessage};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -175,7 +175,7 @@ impl EmbeddedStore {
 
     fn append(&self, record: impl FnOnce() -> LogRecord) -> Ticket {
         match &self.log {
-            Some(log) => log.append(&record(), &[]).0,
+            Some(log) => log.append(&record(), NO_BLOBS).0,
             None => Ticket::Ready,
         }
     }
@@ -192,12 +192,7 @@ impl EmbeddedStore {
         let Some(log) = &self.log else {
             return Ticket::Ready;
         };
-        let blobs: Result<Vec<Vec<u8>>, _> = contents.iter().map(|content| bincode::serialize(&**content)).collect();
-        let blobs = match blobs {
-            Ok(blobs) => blobs,
-            Err(error) => return Ticket::Failed(StoreError::Io(format!("encoding a message failed: {error}"))),
-        };
-        let (ticket, locations) = log.append(&record(), &blobs);
+        let (ticket, locations) = log.append(&record(), contents);
         for (seq, location) in seqs.into_iter().zip(locations) {
             state.set_content(seq, Content::Logged(location));
         }
@@ -439,25 +434,25 @@ impl Registry {
     ) -> Result<Vec<(QueueId, u64, Location)>, StoreError> {
         let mut copies = Vec::new();
         for (key, deleted_at) in &self.tombstones {
-            writer.push(&LogRecord::QueueDeleted { id: QueueId(0), key: key.clone(), deleted_at: *deleted_at }, &[])?;
+            writer.push(&LogRecord::QueueDeleted { id: QueueId(0), key: key.clone(), deleted_at: *deleted_at }, NO_BLOBS)?;
         }
         for task in self.move_tasks.values() {
-            writer.push(&LogRecord::MoveTaskPut(task.clone()), &[])?;
+            writer.push(&LogRecord::MoveTaskPut(task.clone()), NO_BLOBS)?;
         }
         for ((kind, key), value) in &self.resources {
             writer
-                .push(&LogRecord::ResourcePut { kind: kind.clone(), key: key.clone(), value: value.to_vec() }, &[])?;
+                .push(&LogRecord::ResourcePut { kind: kind.clone(), key: key.clone(), value: value.to_vec() }, NO_BLOBS)?;
         }
         let mut entries: Vec<_> = self.queues.values().collect();
         entries.sort_by_key(|entry| entry.record.lock().id);
         for entry in entries {
             let record = entry.record.lock().clone();
             let queue = record.id;
-            writer.push(&LogRecord::QueuePut(record), &[])?;
+            writer.push(&LogRecord::QueuePut(record), NO_BLOBS)?;
             let state = entry.state.lock();
             // A purge record clears messages, so it goes before them.
             if let Some(at) = state.last_purged_at {
-                writer.push(&LogRecord::QueuePurged { queue, at }, &[])?;
+                writer.push(&LogRecord::QueuePurged { queue, at }, NO_BLOBS)?;
             }
             let mut restored = Vec::new();
             let mut copied = Vec::new();
@@ -482,7 +477,7 @@ impl Registry {
                 let last = messages.peek().is_none();
                 if !restored.is_empty() && (restored.len() >= SNAPSHOT_CHUNK || last) {
                     let messages = std::mem::take(&mut restored);
-                    writer.push(&LogRecord::MessagesRestored { queue, messages }, &[])?;
+                    writer.push(&LogRecord::MessagesRestored { queue, messages }, NO_BLOBS)?;
                 }
                 if !copied.is_empty() && (copied.len() >= SNAPSHOT_CHUNK || last) {
                     let seqs: Vec<u64> = copied.iter().map(|meta| meta.seq).collect();
@@ -494,7 +489,7 @@ impl Registry {
             }
             let entries: Vec<_> = state.deduplication_entries().cloned().collect();
             if !entries.is_empty() {
-                writer.push(&LogRecord::Deduplications { queue, entries }, &[])?;
+                writer.push(&LogRecord::Deduplications { queue, entries }, NO_BLOBS)?;
             }
         }
         Ok(copies)

@@ -1,8 +1,9 @@
 //! Message operations of the PostgreSQL backend.
 
-use super::{big, db_error, decode, encode, notify, unsigned, PostgresStore};
+use super::{big, db_error, decode, encode, unsigned, wake, PostgresStore};
 use crate::*;
 use deadpool_postgres::Transaction;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::Row;
 
@@ -48,22 +49,27 @@ impl MessageRow {
     }
 }
 
-/// Locks a live queue's row and returns its next sequence number.
-async fn lock_queue(transaction: &Transaction<'_>, queue: QueueId) -> Result<u64, StoreError> {
-    let row = transaction
-        .query_opt("SELECT next_seq FROM queues WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", &[&big(queue.0)])
+/// Locks a live queue's row, which orders the changes to its message groups
+/// and dead-letter moves.
+async fn lock_queue(transaction: &Transaction<'_>, queue: QueueId) -> Result<(), StoreError> {
+    transaction
+        .query_opt("SELECT 1 FROM queues WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", &[&big(queue.0)])
         .await
         .map_err(db_error)?
         .ok_or(StoreError::QueueNotFound(queue))?;
-    Ok(unsigned(row.get(0)))
+    Ok(())
 }
 
-async fn set_next_seq(transaction: &Transaction<'_>, queue: QueueId, next_seq: u64) -> Result<(), StoreError> {
-    transaction
-        .execute("UPDATE queues SET next_seq = $2 WHERE id = $1", &[&big(queue.0), &big(next_seq)])
+/// Takes `count` sequence numbers from the sequence that every queue
+/// shares. Numbers increase in the order they are taken, so the messages of
+/// a locked queue get them in the order of its changes. Standard queues take
+/// them without a lock, so that their sends commit side by side.
+async fn next_seqs(transaction: &Transaction<'_>, count: usize) -> Result<Vec<u64>, StoreError> {
+    let rows = transaction
+        .query("SELECT nextval('message_seqs') FROM generate_series(1, $1)", &[&(count as i32)])
         .await
         .map_err(db_error)?;
-    Ok(())
+    Ok(rows.iter().map(|row| unsigned(row.get(0))).collect())
 }
 
 /// A message row to insert, with no receipt.
@@ -112,7 +118,15 @@ impl PostgresStore {
     pub(super) async fn send(&self, queue: QueueId, messages: Vec<NewMessage>) -> Result<Vec<SendOutcome>, StoreError> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db_error)?;
-        let mut next_seq = lock_queue(&transaction, queue).await?;
+        // Groups and deduplication need the sends of a queue in one line.
+        // Other sends only check that the queue exists.
+        let ordered = messages.iter().any(|m| m.deduplication.is_some() || m.content.message_group_id.is_some());
+        if ordered {
+            lock_queue(&transaction, queue).await?;
+        } else {
+            ensure_queue(&transaction, queue).await?;
+        }
+        let mut seqs = next_seqs(&transaction, messages.len()).await?.into_iter();
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut enqueued = false;
         if let Some(first) = messages.iter().find(|message| message.deduplication.is_some()) {
@@ -138,8 +152,9 @@ impl PostgresStore {
                     continue;
                 }
             }
-            let seq = next_seq;
-            next_seq += 1;
+            let Some(seq) = seqs.next() else {
+                return Err(StoreError::Io("the database returned fewer sequence numbers than requested".into()));
+            };
             let content = &message.content;
             let row = NewRow {
                 queue,
@@ -165,11 +180,10 @@ impl PostgresStore {
             outcomes.push(SendOutcome::Enqueued { seq });
             enqueued = true;
         }
-        if enqueued {
-            set_next_seq(&transaction, queue, next_seq).await?;
-            notify(&transaction, &self.channel, queue).await?;
-        }
         transaction.commit().await.map_err(db_error)?;
+        if enqueued {
+            wake(&client, &self.channel, &[queue]).await;
+        }
         Ok(outcomes)
     }
 
@@ -188,14 +202,11 @@ impl PostgresStore {
             locked.push(redrive.dead_letter_queue);
         }
         locked.sort();
-        let mut dead_letter_next_seq = None;
+        let mut dead_letter_exists = false;
         if request.fifo || dead_letter.is_some() {
             for locked_queue in &locked {
                 match lock_queue(&transaction, *locked_queue).await {
-                    Ok(next_seq) if Some(*locked_queue) == dead_letter.map(|r| r.dead_letter_queue) => {
-                        dead_letter_next_seq = Some(next_seq)
-                    }
-                    Ok(_) => {}
+                    Ok(()) => dead_letter_exists |= *locked_queue != queue,
                     Err(StoreError::QueueNotFound(missing)) if missing != queue => {}
                     Err(error) => return Err(error),
                 }
@@ -257,25 +268,30 @@ impl PostgresStore {
                     let (exhausted, fresh): (Vec<_>, Vec<_>) = candidates
                         .into_iter()
                         .partition(|(_, receive_count)| dead_letter.is_some_and(|r| *receive_count >= r.max_receive_count));
-                    if let (Some(redrive), Some(next_seq)) = (dead_letter, dead_letter_next_seq.as_mut()) {
+                    if let Some(redrive) = dead_letter.filter(|_| dead_letter_exists) {
                         for (seq, _) in &exhausted {
-                            self.redrive_one(&transaction, queue, *seq, redrive, now, next_seq).await?;
+                            self.redrive_one(&transaction, queue, *seq, redrive, now).await?;
                         }
                         outcome.moved_to_dead_letter_queue += exhausted.len();
                     }
-                    for (seq, _) in fresh {
-                        let nonce = random_nonce();
-                        transaction
-                            .execute(
-                                "UPDATE messages SET receive_count = receive_count + 1, \
-                                 first_received_at = COALESCE(first_received_at, $3), received_at = $3, \
-                                 receipt_nonce = $4, visible_at = $5 WHERE queue_id = $1 AND seq = $2",
-                                &[&id, &big(seq), &big(now), &big(nonce), &big(visible_at)],
-                            )
-                            .await
-                            .map_err(db_error)?;
-                        claims.push(Claim { seq, nonce, visible_at });
-                    }
+                    let round: Vec<Claim> = fresh
+                        .into_iter()
+                        .map(|(seq, _)| Claim { seq, nonce: random_nonce(), visible_at })
+                        .collect();
+                    let seqs: Vec<i64> = round.iter().map(|claim| big(claim.seq)).collect();
+                    let nonces: Vec<i64> = round.iter().map(|claim| big(claim.nonce)).collect();
+                    transaction
+                        .execute(
+                            "UPDATE messages AS m SET receive_count = receive_count + 1, \
+                             first_received_at = COALESCE(first_received_at, $2), received_at = $2, \
+                             receipt_nonce = c.nonce, visible_at = $3 \
+                             FROM unnest($4::BIGINT[], $5::BIGINT[]) AS c(seq, nonce) \
+                             WHERE m.queue_id = $1 AND m.seq = c.seq",
+                            &[&id, &big(now), &big(visible_at), &seqs, &nonces],
+                        )
+                        .await
+                        .map_err(db_error)?;
+                    claims.extend(round);
                     if claims.len() >= request.max_messages || exhausted.is_empty() {
                         break;
                     }
@@ -295,12 +311,17 @@ impl PostgresStore {
                 .await
                 .map_err(db_error)?;
         }
+        let seqs: Vec<i64> = claims.iter().map(|claim| big(claim.seq)).collect();
+        let rows = transaction
+            .query("SELECT * FROM messages WHERE queue_id = $1 AND seq = ANY($2)", &[&id, &seqs])
+            .await
+            .map_err(db_error)?;
+        let mut rows: HashMap<u64, MessageRow> = rows
+            .iter()
+            .map(|row| Ok((unsigned(row.get("seq")), MessageRow::from_row(row)?)))
+            .collect::<Result<_, StoreError>>()?;
         for claim in &claims {
-            let row = transaction
-                .query_one("SELECT * FROM messages WHERE queue_id = $1 AND seq = $2", &[&id, &big(claim.seq)])
-                .await
-                .map_err(db_error)?;
-            let message = MessageRow::from_row(&row)?;
+            let Some(message) = rows.remove(&claim.seq) else { continue };
             outcome.messages.push(ReceivedMessage {
                 seq: claim.seq,
                 content: message.content,
@@ -309,14 +330,12 @@ impl PostgresStore {
                 first_received_at: message.first_received_at.unwrap_or(now),
             });
         }
+        let mut woken = Vec::new();
         if request.visibility_timeout_ms == 0 && !claims.is_empty() {
-            notify(&transaction, &self.channel, queue).await?;
+            woken.push(queue);
         }
-        if outcome.moved_to_dead_letter_queue > 0 {
-            if let (Some(redrive), Some(next_seq)) = (dead_letter, dead_letter_next_seq) {
-                set_next_seq(&transaction, redrive.dead_letter_queue, next_seq).await?;
-                notify(&transaction, &self.channel, redrive.dead_letter_queue).await?;
-            }
+        if let Some(redrive) = dead_letter.filter(|_| outcome.moved_to_dead_letter_queue > 0) {
+            woken.push(redrive.dead_letter_queue);
         }
         let next = transaction
             .query_one("SELECT min(visible_at) FROM messages WHERE queue_id = $1 AND visible_at > $2", &[&id, &big(now)])
@@ -324,6 +343,7 @@ impl PostgresStore {
             .map_err(db_error)?;
         outcome.next_visible_at = next.get::<_, Option<i64>>(0).map(unsigned);
         transaction.commit().await.map_err(db_error)?;
+        wake(&client, &self.channel, &woken).await;
         Ok(outcome)
     }
 
@@ -425,7 +445,6 @@ impl PostgresStore {
         seq: u64,
         redrive: &Redrive,
         now: Timestamp,
-        next_seq: &mut u64,
     ) -> Result<(), StoreError> {
         let row = transaction
             .query_one("DELETE FROM messages WHERE queue_id = $1 AND seq = $2 RETURNING *", &[&big(queue.0), &big(seq)])
@@ -435,9 +454,10 @@ impl PostgresStore {
         let mut content = (*message.content).clone();
         content.dead_letter_source_arn = Some(redrive.source_arn.clone());
         let enqueued_at = if redrive.reset_enqueue_time { now } else { message.enqueued_at };
+        let seq = next_seqs(transaction, 1).await?.pop().unwrap_or_default();
         let row = NewRow {
             queue: redrive.dead_letter_queue,
-            seq: *next_seq,
+            seq,
             content: &content,
             enqueued_at,
             visible_at: now,
@@ -445,7 +465,6 @@ impl PostgresStore {
             first_received_at: message.first_received_at,
         };
         insert_message(transaction, row).await?;
-        *next_seq += 1;
         Ok(())
     }
 
@@ -501,7 +520,7 @@ impl PostgresStore {
         let transaction = client.transaction().await.map_err(db_error)?;
         ensure_queue(&transaction, queue).await?;
         let mut outcomes = Vec::with_capacity(changes.len());
-        let mut wake = false;
+        let mut woken = false;
         for change in changes {
             let row = transaction
                 .query_opt(
@@ -532,17 +551,17 @@ impl PostgresStore {
                             )
                             .await
                             .map_err(db_error)?;
-                        wake |= visible_at <= change.now;
+                        woken |= visible_at <= change.now;
                         ChangeVisibilityOutcome::Changed
                     }
                 }
             };
             outcomes.push(outcome);
         }
-        if wake {
-            notify(&transaction, &self.channel, queue).await?;
-        }
         transaction.commit().await.map_err(db_error)?;
+        if woken {
+            wake(&client, &self.channel, &[queue]).await;
+        }
         Ok(outcomes)
     }
 
@@ -627,9 +646,9 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db_error)?;
         let (first, second) = if request.from < request.to { (request.from, request.to) } else { (request.to, request.from) };
-        let first_next = lock_queue(&transaction, first).await?;
-        let second_next = lock_queue(&transaction, second).await?;
-        let mut next_seq = if first == request.to { first_next } else { second_next };
+        lock_queue(&transaction, first).await?;
+        lock_queue(&transaction, second).await?;
+        let mut seqs = next_seqs(&transaction, request.seqs.len()).await?.into_iter();
         let mut moved = 0;
         for &seq in &request.seqs {
             let row = transaction
@@ -645,7 +664,7 @@ impl PostgresStore {
             content.dead_letter_source_arn = None;
             let row = NewRow {
                 queue: request.to,
-                seq: next_seq,
+                seq: seqs.next().unwrap_or_default(),
                 content: &content,
                 enqueued_at: request.now,
                 visible_at: request.now,
@@ -653,14 +672,12 @@ impl PostgresStore {
                 first_received_at: None,
             };
             insert_message(&transaction, row).await?;
-            next_seq += 1;
             moved += 1;
         }
-        if moved > 0 {
-            set_next_seq(&transaction, request.to, next_seq).await?;
-            notify(&transaction, &self.channel, request.to).await?;
-        }
         transaction.commit().await.map_err(db_error)?;
+        if moved > 0 {
+            wake(&client, &self.channel, &[request.to]).await;
+        }
         Ok(moved)
     }
 }

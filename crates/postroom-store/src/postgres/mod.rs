@@ -204,14 +204,22 @@ async fn listen(config: tokio_postgres::Config, channel: String, listener: Arc<M
     }
 }
 
-/// Queues a wake-up of `queue` on every node, sent when the transaction
-/// commits.
-async fn notify(transaction: &deadpool_postgres::Transaction<'_>, channel: &str, queue: QueueId) -> Result<(), StoreError> {
-    transaction
-        .execute("SELECT pg_notify($1, $2)", &[&channel, &queue.0.to_string()])
-        .await
-        .map_err(db_error)?;
-    Ok(())
+/// Wakes the long polls of `queues` on every node. It runs after the change
+/// has committed, outside its transaction, because a transaction that
+/// notifies holds a database-wide lock through its commit, which would put
+/// every commit, fsync included, in one line. A failed wake-up is logged
+/// and not returned: the change is committed, and other nodes find it by
+/// their fallback poll.
+async fn wake(client: &deadpool_postgres::Client, channel: &str, queues: &[QueueId]) {
+    if queues.is_empty() {
+        return;
+    }
+    let payloads: Vec<String> = queues.iter().map(|queue| queue.0.to_string()).collect();
+    let result =
+        client.execute("SELECT pg_notify($1, payload) FROM unnest($2::TEXT[]) AS payload", &[&channel, &payloads]).await;
+    if let Err(error) = result {
+        tracing::warn!(%error, ?queues, "notifying other nodes of a change failed; they see it at their next poll");
+    }
 }
 
 #[async_trait]
@@ -316,8 +324,8 @@ impl Store for PostgresStore {
         for table in ["messages", "deduplication", "receive_attempts"] {
             transaction.execute(&format!("DELETE FROM {table} WHERE queue_id = $1"), &[&id]).await.map_err(db_error)?;
         }
-        notify(&transaction, &self.channel, record.id).await?;
         transaction.commit().await.map_err(db_error)?;
+        wake(&client, &self.channel, &[record.id]).await;
         Ok(Some(record))
     }
 
@@ -395,8 +403,8 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(db_error)?;
-        notify(&transaction, &self.channel, record.id).await?;
         transaction.commit().await.map_err(db_error)?;
+        wake(&client, &self.channel, &[record.id]).await;
         Ok(Some(record))
     }
 
@@ -459,12 +467,17 @@ impl Store for PostgresStore {
 
     async fn last_seq(&self, queue: QueueId) -> Result<u64, StoreError> {
         let client = self.client().await?;
+        // The sequence is shared by every queue, so its last value bounds
+        // the sequence numbers of this queue's messages.
         let row = client
-            .query_opt("SELECT next_seq FROM queues WHERE id = $1 AND deleted_at IS NULL", &[&big(queue.0)])
+            .query_opt(
+                "SELECT (SELECT last_value FROM message_seqs) FROM queues WHERE id = $1 AND deleted_at IS NULL",
+                &[&big(queue.0)],
+            )
             .await
             .map_err(db_error)?
             .ok_or(StoreError::QueueNotFound(queue))?;
-        Ok(unsigned(row.get::<_, i64>(0)).saturating_sub(1))
+        Ok(unsigned(row.get::<_, i64>(0)))
     }
 
     async fn put_move_task(&self, task: MoveTaskRecord) -> Result<(), StoreError> {

@@ -74,6 +74,13 @@ CREATE TABLE resources (
     value BYTEA NOT NULL,
     PRIMARY KEY (kind, key)
 );
+"#, r#"
+CREATE SEQUENCE message_seqs;
+SELECT setval('message_seqs', GREATEST(
+    1,
+    (SELECT max(next_seq) FROM queues),
+    (SELECT max(seq) + 1 FROM messages)
+));
 "#];
 
 /// Brings the schema to the latest version. Returns the version.

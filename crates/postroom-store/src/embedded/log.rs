@@ -40,6 +40,11 @@ const MAGIC: &[u8; 8] = b"PROOMLOG";
 /// newer version refuses to open the store.
 pub(crate) const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: u64 = 16;
+/// Zeros written ahead of the appends. Appends then overwrite blocks that
+/// are already allocated, so `fdatasync` flushes data only and skips the
+/// inode; on the disks measured, that took about half the time of a sync
+/// that extends the file.
+const PREALLOCATION_BYTES: u64 = 2 * 1024 * 1024;
 /// Upper bound on one frame, far above the largest valid request.
 const MAX_FRAME_LEN: u32 = 256 * 1024 * 1024;
 /// Name of the single log file of format version 1.
@@ -164,6 +169,8 @@ struct Current {
     file: Arc<File>,
     /// Offset of the next frame.
     end: u64,
+    /// Length of the file, zero-filled past `end`.
+    allocated: u64,
 }
 
 /// A request that completes once the file it wrote to is synced.
@@ -240,12 +247,18 @@ impl Log {
                 let path = generation_path(directory, generation);
                 let file = OpenOptions::new().read(true).write(true).open(&path).map_err(open_error)?;
                 if scan.good_len < scan.file_len {
-                    tracing::warn!(
-                        path = %path.display(),
-                        kept_bytes = scan.good_len,
-                        dropped_bytes = scan.file_len - scan.good_len,
-                        "the log ends in an incomplete record, left by an interrupted write; truncating it"
-                    );
+                    // Zeros are the preallocated space. Anything else is a
+                    // write cut short, which was never acknowledged.
+                    if !is_zero(&file, scan.good_len, scan.file_len).map_err(open_error)? {
+                        tracing::warn!(
+                            path = %path.display(),
+                            kept_bytes = scan.good_len,
+                            dropped_bytes = scan.file_len - scan.good_len,
+                            "the log ends in an incomplete record, left by an interrupted write; truncating it"
+                        );
+                    }
+                    // Truncating also drops any whole frame after a torn
+                    // one, so that later appends cannot make it count.
                     file.set_len(scan.good_len).map_err(open_error)?;
                     file.sync_all().map_err(open_error)?;
                 }
@@ -274,7 +287,7 @@ impl Log {
         };
         Ok(Self {
             directory: directory.to_path_buf(),
-            current: Mutex::new(Current { generation, file, end }),
+            current: Mutex::new(Current { generation, file, end, allocated: end }),
             files: RwLock::new(files),
             sync,
             poisoned,
@@ -298,6 +311,17 @@ impl Log {
         };
         let (done, receiver) = oneshot::channel();
         let mut current = self.current.lock();
+        let needed = current.end + frame.len() as u64;
+        if needed > current.allocated {
+            let allocated = needed + PREALLOCATION_BYTES;
+            let zeros = vec![0u8; (allocated - current.allocated) as usize];
+            if let Err(error) = current.file.write_all_at(&zeros, current.allocated) {
+                tracing::error!(%error, "extending the log failed; the store stops accepting writes");
+                self.poisoned.store(true, Ordering::SeqCst);
+                return (Ticket::Failed(io_error(error)), Vec::new());
+            }
+            current.allocated = allocated;
+        }
         if let Err(error) = current.file.write_all_at(&frame, current.end) {
             tracing::error!(%error, "writing the log failed; the store stops accepting writes");
             self.poisoned.store(true, Ordering::SeqCst);
@@ -348,9 +372,12 @@ impl Log {
         fill: impl FnOnce(&mut SnapshotWriter) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut current = self.current.lock();
+        // The old generation keeps its frames and drops its preallocation.
+        let end = current.end;
         let result = current
             .file
-            .sync_data()
+            .set_len(end)
+            .and_then(|()| current.file.sync_data())
             .map_err(io_error)
             .and_then(|()| create_generation(&self.directory, current.generation + 1, fill));
         match result {
@@ -359,6 +386,7 @@ impl Log {
                 current.generation += 1;
                 current.file = file.clone();
                 current.end = end;
+                current.allocated = end;
                 self.bytes.store(end, Ordering::Relaxed);
                 self.files.write().insert(current.generation, file);
                 Ok(value)
@@ -378,10 +406,18 @@ impl Log {
 
     /// Generations on disk with their sizes in bytes.
     pub fn generations(&self) -> Vec<(u32, u64)> {
+        let (current, end) = {
+            let current = self.current.lock();
+            (current.generation, current.end)
+        };
         self.files
             .read()
             .iter()
-            .map(|(generation, file)| (*generation, file.metadata().map(|m| m.len()).unwrap_or(0)))
+            .map(|(&generation, file)| {
+                // The current file also holds its preallocated zeros.
+                let len = if generation == current { end } else { file.metadata().map(|m| m.len()).unwrap_or(0) };
+                (generation, len)
+            })
             .collect()
     }
 
@@ -548,6 +584,21 @@ fn decode_payload(payload: &[u8]) -> Option<(LogRecord, Vec<(u64, u32)>)> {
         offset += u64::from(len);
     }
     (offset == payload.len() as u64).then_some((record, blobs))
+}
+
+/// Returns whether the bytes of `file` from `start` to `end` are all zero.
+fn is_zero(file: &File, start: u64, end: u64) -> std::io::Result<bool> {
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut offset = start;
+    while offset < end {
+        let len = buffer.len().min((end - offset) as usize);
+        file.read_exact_at(&mut buffer[..len], offset)?;
+        if buffer[..len].iter().any(|&byte| byte != 0) {
+            return Ok(false);
+        }
+        offset += len as u64;
+    }
+    Ok(true)
 }
 
 fn io_error(error: std::io::Error) -> StoreError {

@@ -2,7 +2,7 @@
 //! of SQS.
 
 use crate::error::{ErrorKind, SqsError};
-use crate::types::MessageAttributeValue;
+use crate::types::{MessageAttributeValue, ResponseAttributeValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use postroom_store::AttributeValue;
@@ -288,13 +288,11 @@ pub fn message_size(body: &str, attributes: &BTreeMap<String, AttributeValue>) -
 }
 
 /// Encodes a stored attribute for a response.
-pub fn attribute_for_response(value: &AttributeValue) -> MessageAttributeValue {
-    MessageAttributeValue {
-        string_value: value.string_value.clone(),
+pub fn attribute_for_response(value: &AttributeValue) -> ResponseAttributeValue {
+    ResponseAttributeValue {
         binary_value: value.binary_value.as_ref().map(|bytes| STANDARD.encode(bytes)),
-        string_list_values: Vec::new(),
-        binary_list_values: Vec::new(),
-        data_type: Some(value.data_type.clone()),
+        data_type: value.data_type.clone(),
+        string_value: value.string_value.clone(),
     }
 }
 

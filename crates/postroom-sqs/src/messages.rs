@@ -30,8 +30,27 @@ pub struct ReceiveMessageOutput {
     messages: Vec<Message>,
 }
 
+/// The queue attributes that `outgoing` checks messages against, read once
+/// per request.
+struct SendRules {
+    fifo: bool,
+    content_based_deduplication: bool,
+    /// `MaximumMessageSize`, in bytes.
+    maximum_message_size: usize,
+}
+
+impl SendRules {
+    fn of(queue: &QueueRecord) -> Self {
+        Self {
+            fifo: postroom_queue::config::is_fifo(&queue.attributes),
+            content_based_deduplication: queue.attributes.get("ContentBasedDeduplication").is_some_and(|v| v == "true"),
+            maximum_message_size: QueueConfig::from_attributes(&queue.attributes).maximum_message_size as usize,
+        }
+    }
+}
+
 /// Validates one message against the queue and converts it for the engine.
-fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields) -> Result<OutgoingMessage, SqsError> {
+fn outgoing(context: &RequestContext, rules: &SendRules, fields: MessageFields) -> Result<OutgoingMessage, SqsError> {
     let body = fields.message_body.filter(|b| !b.is_empty()).ok_or_else(|| SqsError::missing_parameter("MessageBody"))?;
     let delay_seconds = ranged(
         "DelaySeconds",
@@ -40,8 +59,7 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
         900,
         "DelaySeconds must be >= 0 and <= 900.",
     )?;
-    let fifo = postroom_queue::config::is_fifo(&queue.attributes);
-    if fifo {
+    if rules.fifo {
         if let Some(delay) = fields.delay_seconds {
             return Err(SqsError::invalid_parameter(
                 "DelaySeconds",
@@ -52,8 +70,7 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
         if fields.message_group_id.is_none() {
             return Err(SqsError::missing_parameter("MessageGroupId"));
         }
-        let content_based = queue.attributes.get("ContentBasedDeduplication").is_some_and(|v| v == "true");
-        if fields.message_deduplication_id.is_none() && !content_based {
+        if fields.message_deduplication_id.is_none() && !rules.content_based_deduplication {
             return Err(SqsError::new(
                 ErrorKind::InvalidParameterValue,
                 "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
@@ -80,7 +97,7 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
     validate::message_body(&body)?;
     let message_attributes = validate::message_attributes(&fields.message_attributes, false)?;
     let system_attributes = validate::message_attributes(&fields.message_system_attributes, true)?;
-    let max_size = QueueConfig::from_attributes(&queue.attributes).maximum_message_size as usize;
+    let max_size = rules.maximum_message_size;
     if validate::message_size(&body, &message_attributes) > max_size {
         return Err(SqsError::new(
             ErrorKind::InvalidParameterValue,
@@ -227,7 +244,7 @@ fn render_message(delivered: DeliveredMessage, system_names: &[&str], selection:
 impl SqsService {
     pub(crate) async fn send_message(&self, context: &RequestContext, input: SendMessageInput) -> Result<SendMessageOutput, SqsError> {
         let queue = self.resolve(context, input.queue_url.as_deref()).await?;
-        let message = outgoing(context, &queue, input.message)?;
+        let message = outgoing(context, &SendRules::of(&queue), input.message)?;
         let sent = self.engine.send(&queue, vec![message]).await?;
         let first = sent.first().ok_or_else(|| SqsError::internal("the store returned no message"))?;
         Ok(send_output(first))
@@ -266,12 +283,13 @@ impl SqsService {
             ));
         }
 
+        let rules = SendRules::of(&queue);
         let mut failed = Vec::new();
         let mut ids = Vec::new();
         let mut messages = Vec::new();
         for entry in input.entries {
             let id = entry.id.unwrap_or_default();
-            match outgoing(context, &queue, entry.message) {
+            match outgoing(context, &rules, entry.message) {
                 Ok(message) => {
                     ids.push(id);
                     messages.push(message);

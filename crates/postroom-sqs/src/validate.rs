@@ -55,13 +55,15 @@ pub fn batch_ids<'a>(ids: impl ExactSizeIterator<Item = Option<&'a str>>, entry_
             format!("Maximum number of entries per request are {MAX_BATCH_ENTRIES}. You have sent {count}."),
         ));
     }
-    let mut seen = std::collections::HashSet::new();
+    // At most 10 ids, so a linear search costs less than hashing.
+    let mut seen = Vec::with_capacity(count);
     for id in ids {
         let id = id.ok_or_else(|| SqsError::missing_parameter(&format!("{entry_name}.Id")))?;
         batch_entry_id(id)?;
-        if !seen.insert(id) {
+        if seen.contains(&id) {
             return Err(SqsError::new(ErrorKind::BatchEntryIdsNotDistinct, format!("Id {id} repeated.")));
         }
+        seen.push(id);
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 /// Smallest body that fits the sequence number and the send time.
 pub const MIN_BODY_SIZE: usize = 34;
@@ -135,9 +136,12 @@ pub fn to_body<T: Serialize>(request: &T) -> Vec<u8> {
 /// `MIN_BODY_SIZE`): the sequence number and the send time in microseconds
 /// since the start of the run, in hexadecimal, then padding.
 pub fn message_body(sequence: u64, sent_micros: u64, size: usize) -> String {
-    let mut body = format!("{sequence:016x}:{sent_micros:016x}:");
+    let mut body = String::with_capacity(size.max(MIN_BODY_SIZE));
+    let _ = write!(body, "{sequence:016x}:{sent_micros:016x}:");
     if body.len() < size {
-        body.extend(std::iter::repeat_n('x', size - body.len()));
+        // `str::repeat` copies in doubling blocks instead of pushing one
+        // character at a time.
+        body.push_str(&"x".repeat(size - body.len()));
     }
     body
 }

@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod histogram;
+mod json;
 pub mod null_server;
 mod options;
 pub mod process;

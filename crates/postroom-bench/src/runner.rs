@@ -124,12 +124,12 @@ impl Run {
         end: Instant,
         unbounded: bool,
     ) -> Self {
-        let signer = Arc::new(Signer {
-            access_key: options.access_key.clone(),
-            secret_key: options.secret_key.clone(),
-            region: options.region.clone(),
-            service: "sqs".to_string(),
-        });
+        let signer = Arc::new(Signer::new(
+            options.access_key.clone(),
+            options.secret_key.clone(),
+            options.region.clone(),
+            "sqs".to_string(),
+        ));
         Self {
             options,
             endpoints,

@@ -10,6 +10,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use time::OffsetDateTime;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -17,12 +18,16 @@ type HmacSha256 = Hmac<Sha256>;
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// Credentials and scope shared by every request of a run.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Signer {
-    pub access_key: String,
-    pub secret_key: String,
-    pub region: String,
-    pub service: String,
+    access_key: String,
+    secret_key: String,
+    region: String,
+    service: String,
+    /// The signing key of the last date signed for, with that
+    /// `yyyymmdd` date. The key changes only with the date, and deriving it
+    /// takes four HMACs.
+    day_key: Mutex<Option<(String, [u8; 32])>>,
 }
 
 /// One request to sign. Header names may be in any case; `host` and
@@ -39,6 +44,10 @@ pub struct SignableRequest<'a> {
 }
 
 impl Signer {
+    pub fn new(access_key: String, secret_key: String, region: String, service: String) -> Self {
+        Self { access_key, secret_key, region, service, day_key: Mutex::new(None) }
+    }
+
     /// Computes the `Authorization` header value for `request`, made at
     /// `timestamp`, which is the `yyyymmddThhmmssZ` value of its
     /// `x-amz-date` header.
@@ -47,12 +56,28 @@ impl Signer {
         let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
         let (canonical_request, signed_headers) = canonical_request(request);
         let string_to_sign = format!("{ALGORITHM}\n{timestamp}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()));
-        let key = self.signing_key(date);
+        let key = self.cached_signing_key(date);
         let signature = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
         format!(
             "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
             self.access_key
         )
+    }
+
+    /// Returns the signing key for `date`, derived again only when the date
+    /// differs from the last one.
+    fn cached_signing_key(&self, date: &str) -> [u8; 32] {
+        // A poisoned lock only means that another thread panicked while
+        // holding it, and the cached pair is still consistent.
+        let mut cached = self.day_key.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match cached.as_ref() {
+            Some((cached_date, key)) if cached_date == date => *key,
+            _ => {
+                let key = self.signing_key(date);
+                *cached = Some((date.to_string(), key));
+                key
+            }
+        }
     }
 
     /// Derives the signing key for one day: HMAC chains over the date,
@@ -142,12 +167,12 @@ mod tests {
     const TIMESTAMP: &str = "20150830T123600Z";
 
     fn signer(service: &str) -> Signer {
-        Signer {
-            access_key: "AKIDEXAMPLE".into(),
-            secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-            region: "us-east-1".into(),
-            service: service.into(),
-        }
+        Signer::new(
+            "AKIDEXAMPLE".into(),
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            "us-east-1".into(),
+            service.into(),
+        )
     }
 
     fn signature(authorization: &str) -> &str {
@@ -226,6 +251,18 @@ mod tests {
              SignedHeaders=content-type;host;x-amz-date, \
              Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
         );
+    }
+
+    #[test]
+    fn cached_key_follows_date() {
+        let headers = [("Host", "example.amazonaws.com"), ("X-Amz-Date", TIMESTAMP)];
+        let request = SignableRequest { method: "GET", path: "/", query: "", headers: &headers, payload: b"" };
+        let signer = signer("service");
+        let first = signer.authorization(&request, TIMESTAMP);
+        let next_day = signer.authorization(&request, "20150831T123600Z");
+        assert_ne!(signature(&first), signature(&next_day));
+        assert_eq!(signer.authorization(&request, TIMESTAMP), first);
+        assert_eq!(signature(&first), "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use http::header::{HeaderValue, CONTENT_TYPE, HOST};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use postroom_queue::QueueEngine;
-use postroom_sqs::{ErrorKind, RequestContext, SqsError, SqsOperation, SqsService};
+use postroom_sqs::{DocumentTree, ErrorKind, JsonText, RequestContext, ResponseEncoding, SqsError, SqsOperation, SqsService};
 use serde_json::Value;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -141,12 +141,9 @@ impl App {
             }
         };
         let context = self.context(request, None);
-        let result = self.call(operation, &context, input, Protocol::Json, request_id).await;
+        let result = self.call::<JsonText>(operation, &context, input, Protocol::Json, request_id).await;
         match result {
-            Ok(output) => {
-                let body = serde_json::to_vec(&output).unwrap_or_else(|_| b"{}".to_vec());
-                response(StatusCode::OK, JSON_CONTENT_TYPE, body, request_id)
-            }
+            Ok(body) => response(StatusCode::OK, JSON_CONTENT_TYPE, body, request_id),
             Err(error) => json_error(&error, request_id),
         }
     }
@@ -291,7 +288,7 @@ impl App {
             Ok(input) => input,
             Err(error) => return xml_error(&error, request_id),
         };
-        match self.call(operation, &context, input, Protocol::Query, request_id).await {
+        match self.call::<DocumentTree>(operation, &context, input, Protocol::Query, request_id).await {
             Ok(output) => {
                 let body = query::encode_response(operation, &output, request_id);
                 response(StatusCode::OK, "text/xml", body.into_bytes(), request_id)
@@ -300,14 +297,14 @@ impl App {
         }
     }
 
-    async fn call(
+    async fn call<E: ResponseEncoding>(
         &self,
         operation: SqsOperation,
         context: &RequestContext,
         input: Value,
         protocol: Protocol,
         request_id: &str,
-    ) -> Result<Value, SqsError> {
+    ) -> Result<E::Document, SqsError> {
         let span = tracing::info_span!(
             "request",
             service = "sqs",
@@ -318,7 +315,7 @@ impl App {
         );
         async {
             let started = std::time::Instant::now();
-            let result = self.sqs.call(operation, context, input).await;
+            let result = self.sqs.call::<E>(operation, context, input).await;
             let status = match &result {
                 Ok(_) => {
                     tracing::debug!("request succeeded");

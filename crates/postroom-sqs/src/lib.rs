@@ -18,4 +18,4 @@ mod validate;
 
 pub use error::{ErrorKind, SqsError};
 pub use operation::SqsOperation;
-pub use service::{RequestContext, SqsService};
+pub use service::{DocumentTree, JsonText, RequestContext, ResponseEncoding, SqsService};

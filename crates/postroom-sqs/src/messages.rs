@@ -30,8 +30,27 @@ pub struct ReceiveMessageOutput {
     messages: Vec<Message>,
 }
 
+/// The queue attributes that `outgoing` checks messages against, read once
+/// per request.
+struct SendRules {
+    fifo: bool,
+    content_based_deduplication: bool,
+    /// `MaximumMessageSize`, in bytes.
+    maximum_message_size: usize,
+}
+
+impl SendRules {
+    fn of(queue: &QueueRecord) -> Self {
+        Self {
+            fifo: postroom_queue::config::is_fifo(&queue.attributes),
+            content_based_deduplication: queue.attributes.get("ContentBasedDeduplication").is_some_and(|v| v == "true"),
+            maximum_message_size: QueueConfig::from_attributes(&queue.attributes).maximum_message_size as usize,
+        }
+    }
+}
+
 /// Validates one message against the queue and converts it for the engine.
-fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields) -> Result<OutgoingMessage, SqsError> {
+fn outgoing(context: &RequestContext, rules: &SendRules, fields: MessageFields) -> Result<OutgoingMessage, SqsError> {
     let body = fields.message_body.filter(|b| !b.is_empty()).ok_or_else(|| SqsError::missing_parameter("MessageBody"))?;
     let delay_seconds = ranged(
         "DelaySeconds",
@@ -40,8 +59,7 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
         900,
         "DelaySeconds must be >= 0 and <= 900.",
     )?;
-    let fifo = postroom_queue::config::is_fifo(&queue.attributes);
-    if fifo {
+    if rules.fifo {
         if let Some(delay) = fields.delay_seconds {
             return Err(SqsError::invalid_parameter(
                 "DelaySeconds",
@@ -52,8 +70,7 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
         if fields.message_group_id.is_none() {
             return Err(SqsError::missing_parameter("MessageGroupId"));
         }
-        let content_based = queue.attributes.get("ContentBasedDeduplication").is_some_and(|v| v == "true");
-        if fields.message_deduplication_id.is_none() && !content_based {
+        if fields.message_deduplication_id.is_none() && !rules.content_based_deduplication {
             return Err(SqsError::new(
                 ErrorKind::InvalidParameterValue,
                 "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
@@ -80,7 +97,7 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
     validate::message_body(&body)?;
     let message_attributes = validate::message_attributes(&fields.message_attributes, false)?;
     let system_attributes = validate::message_attributes(&fields.message_system_attributes, true)?;
-    let max_size = QueueConfig::from_attributes(&queue.attributes).maximum_message_size as usize;
+    let max_size = rules.maximum_message_size;
     if validate::message_size(&body, &message_attributes) > max_size {
         return Err(SqsError::new(
             ErrorKind::InvalidParameterValue,
@@ -100,8 +117,8 @@ fn outgoing(context: &RequestContext, queue: &QueueRecord, fields: MessageFields
 
 fn send_output(sent: &SentMessage) -> SendMessageOutput {
     SendMessageOutput {
-        md5_of_message_body: sent.content.md5_of_body.clone(),
         md5_of_message_attributes: sent.content.md5_of_message_attributes.clone(),
+        md5_of_message_body: sent.content.md5_of_body.clone(),
         md5_of_message_system_attributes: sent.content.md5_of_message_system_attributes.clone(),
         message_id: sent.message_id.clone(),
         sequence_number: sent.sequence_number.clone(),
@@ -110,10 +127,10 @@ fn send_output(sent: &SentMessage) -> SendMessageOutput {
 
 fn failed_entry(id: String, error: SqsError) -> BatchResultErrorEntry {
     BatchResultErrorEntry {
-        id,
-        sender_fault: error.kind.is_sender_fault(),
         code: error.kind.query_code().to_string(),
+        id,
         message: error.message,
+        sender_fault: error.kind.is_sender_fault(),
     }
 }
 
@@ -214,20 +231,20 @@ fn render_message(delivered: DeliveredMessage, system_names: &[&str], selection:
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
     Message {
-        message_id: content.message_id.clone(),
-        receipt_handle: delivered.receipt_handle,
-        md5_of_body: content.md5_of_body.clone(),
-        body: content.body.clone(),
         attributes,
+        body: content.body.clone(),
+        md5_of_body: content.md5_of_body.clone(),
         md5_of_message_attributes: postroom_queue::digest::md5_of_attributes(&selected),
         message_attributes: selected.iter().map(|(name, value)| (name.clone(), validate::attribute_for_response(value))).collect(),
+        message_id: content.message_id.clone(),
+        receipt_handle: delivered.receipt_handle,
     }
 }
 
 impl SqsService {
     pub(crate) async fn send_message(&self, context: &RequestContext, input: SendMessageInput) -> Result<SendMessageOutput, SqsError> {
         let queue = self.resolve(context, input.queue_url.as_deref()).await?;
-        let message = outgoing(context, &queue, input.message)?;
+        let message = outgoing(context, &SendRules::of(&queue), input.message)?;
         let sent = self.engine.send(&queue, vec![message]).await?;
         let first = sent.first().ok_or_else(|| SqsError::internal("the store returned no message"))?;
         Ok(send_output(first))
@@ -266,12 +283,13 @@ impl SqsService {
             ));
         }
 
+        let rules = SendRules::of(&queue);
         let mut failed = Vec::new();
         let mut ids = Vec::new();
         let mut messages = Vec::new();
         for entry in input.entries {
             let id = entry.id.unwrap_or_default();
-            match outgoing(context, &queue, entry.message) {
+            match outgoing(context, &rules, entry.message) {
                 Ok(message) => {
                     ids.push(id);
                     messages.push(message);
@@ -285,7 +303,7 @@ impl SqsService {
             .zip(&sent)
             .map(|(id, sent)| SendMessageBatchResultEntry { id, result: send_output(sent) })
             .collect();
-        Ok(BatchOutput { successful, failed })
+        Ok(BatchOutput { failed, successful })
     }
 
     pub(crate) async fn receive_message(
@@ -350,7 +368,7 @@ impl SqsService {
     ) -> Result<BatchOutput<BatchResultId>, SqsError> {
         let queue = self.resolve(context, input.queue_url.as_deref()).await?;
         validate::batch_ids(input.entries.iter().map(|e| e.id.as_deref()), "DeleteMessageBatchRequestEntry")?;
-        let mut output = BatchOutput { successful: Vec::new(), failed: Vec::new() };
+        let mut output = BatchOutput { failed: Vec::new(), successful: Vec::new() };
         let mut ids = Vec::new();
         let mut handles = Vec::new();
         for entry in &input.entries {
@@ -395,7 +413,7 @@ impl SqsService {
     ) -> Result<BatchOutput<BatchResultId>, SqsError> {
         let queue = self.resolve(context, input.queue_url.as_deref()).await?;
         validate::batch_ids(input.entries.iter().map(|e| e.id.as_deref()), "ChangeMessageVisibilityBatchRequestEntry")?;
-        let mut output = BatchOutput { successful: Vec::new(), failed: Vec::new() };
+        let mut output = BatchOutput { failed: Vec::new(), successful: Vec::new() };
         let mut ids = Vec::new();
         let mut changes = Vec::new();
         for entry in &input.entries {
@@ -425,5 +443,78 @@ impl SqsService {
             }
         }
         Ok(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::{JsonText, ResponseEncoding};
+
+    /// Asserts that JSON text written straight from `output` matches the
+    /// text written through a `serde_json::Value`, whose keys are sorted.
+    fn assert_sorted_encoding<T: Serialize>(output: &T, name: &str) {
+        let direct = JsonText::encode_sorted(output).expect("direct encoding");
+        let through_value = JsonText::encode(output).expect("encoding through a Value");
+        assert_eq!(String::from_utf8_lossy(&direct), String::from_utf8_lossy(&through_value), "{name}");
+    }
+
+    fn send_output(sequence_number: Option<&str>) -> SendMessageOutput {
+        SendMessageOutput {
+            md5_of_message_attributes: Some("a".repeat(32)),
+            md5_of_message_body: "b".repeat(32),
+            md5_of_message_system_attributes: Some("c".repeat(32)),
+            message_id: "6a1f0c4e-0000-4000-8000-000000000000".to_string(),
+            sequence_number: sequence_number.map(str::to_string),
+        }
+    }
+
+    fn failure(id: &str) -> BatchResultErrorEntry {
+        failed_entry(id.to_string(), SqsError::missing_parameter("ReceiptHandle"))
+    }
+
+    #[test]
+    fn send_outputs_sorted() {
+        assert_sorted_encoding(&send_output(Some("10000000000000000001")), "SendMessage");
+        assert_sorted_encoding(&send_output(None), "SendMessage without sequence number");
+        let batch = BatchOutput {
+            failed: vec![failure("b")],
+            successful: vec![SendMessageBatchResultEntry { id: "a".to_string(), result: send_output(Some("1")) }],
+        };
+        assert_sorted_encoding(&batch, "SendMessageBatch");
+    }
+
+    #[test]
+    fn receive_output_sorted() {
+        let attributes = [("SenderId", "AIDAEXAMPLE"), ("SentTimestamp", "1700000000000")]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let string_attribute =
+            AttributeValue { data_type: "String".to_string(), string_value: Some("x".to_string()), binary_value: None };
+        let binary_attribute =
+            AttributeValue { data_type: "Binary".to_string(), string_value: None, binary_value: Some(vec![0, 1, 2]) };
+        let message_attributes = [("kind", &string_attribute), ("raw", &binary_attribute)]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), validate::attribute_for_response(value)))
+            .collect();
+        let message = Message {
+            attributes,
+            body: "body \"quoted\" \u{1F600}".to_string(),
+            md5_of_body: "d".repeat(32),
+            md5_of_message_attributes: Some("e".repeat(32)),
+            message_attributes,
+            message_id: "id".to_string(),
+            receipt_handle: "handle".to_string(),
+        };
+        assert_sorted_encoding(&ReceiveMessageOutput { messages: vec![message] }, "ReceiveMessage");
+        assert_sorted_encoding(&ReceiveMessageOutput { messages: Vec::new() }, "empty ReceiveMessage");
+    }
+
+    #[test]
+    fn receipt_outputs_sorted() {
+        let batch = BatchOutput { failed: vec![failure("b")], successful: vec![BatchResultId { id: "a".to_string() }] };
+        assert_sorted_encoding(&batch, "DeleteMessageBatch");
+        assert_sorted_encoding(&Empty {}, "DeleteMessage");
     }
 }

@@ -49,33 +49,38 @@ impl SqsService {
     }
 
     /// Runs one operation on a JSON 1.0 request document and returns the
-    /// response document.
-    pub async fn call(&self, operation: SqsOperation, context: &RequestContext, input: Value) -> Result<Value, SqsError> {
+    /// response in the encoding `E`.
+    pub async fn call<E: ResponseEncoding>(
+        &self,
+        operation: SqsOperation,
+        context: &RequestContext,
+        input: Value,
+    ) -> Result<E::Document, SqsError> {
         use SqsOperation::*;
         match operation {
-            CreateQueue => respond(self.create_queue(context, parse(input)?).await),
-            DeleteQueue => respond(self.delete_queue(context, parse(input)?).await),
-            GetQueueUrl => respond(self.get_queue_url(context, parse(input)?).await),
-            ListQueues => respond(self.list_queues(context, parse(input)?).await),
-            GetQueueAttributes => respond(self.get_queue_attributes(context, parse(input)?).await),
-            SetQueueAttributes => respond(self.set_queue_attributes(context, parse(input)?).await),
-            PurgeQueue => respond(self.purge_queue(context, parse(input)?).await),
-            TagQueue => respond(self.tag_queue(context, parse(input)?).await),
-            UntagQueue => respond(self.untag_queue(context, parse(input)?).await),
-            ListQueueTags => respond(self.list_queue_tags(context, parse(input)?).await),
-            AddPermission => respond(self.add_permission(context, parse(input)?).await),
-            RemovePermission => respond(self.remove_permission(context, parse(input)?).await),
-            ListDeadLetterSourceQueues => respond(self.list_dead_letter_source_queues(context, parse(input)?).await),
-            SendMessage => respond(self.send_message(context, parse(input)?).await),
-            SendMessageBatch => respond(self.send_message_batch(context, parse(input)?).await),
-            ReceiveMessage => respond(self.receive_message(context, parse(input)?).await),
-            DeleteMessage => respond(self.delete_message(context, parse(input)?).await),
-            DeleteMessageBatch => respond(self.delete_message_batch(context, parse(input)?).await),
-            ChangeMessageVisibility => respond(self.change_message_visibility(context, parse(input)?).await),
-            ChangeMessageVisibilityBatch => respond(self.change_message_visibility_batch(context, parse(input)?).await),
-            StartMessageMoveTask => respond(self.start_message_move_task(context, parse(input)?).await),
-            ListMessageMoveTasks => respond(self.list_message_move_tasks(context, parse(input)?).await),
-            CancelMessageMoveTask => respond(self.cancel_message_move_task(context, parse(input)?).await),
+            CreateQueue => respond::<E, _>(self.create_queue(context, parse(input)?).await),
+            DeleteQueue => respond::<E, _>(self.delete_queue(context, parse(input)?).await),
+            GetQueueUrl => respond::<E, _>(self.get_queue_url(context, parse(input)?).await),
+            ListQueues => respond::<E, _>(self.list_queues(context, parse(input)?).await),
+            GetQueueAttributes => respond::<E, _>(self.get_queue_attributes(context, parse(input)?).await),
+            SetQueueAttributes => respond::<E, _>(self.set_queue_attributes(context, parse(input)?).await),
+            PurgeQueue => respond::<E, _>(self.purge_queue(context, parse(input)?).await),
+            TagQueue => respond::<E, _>(self.tag_queue(context, parse(input)?).await),
+            UntagQueue => respond::<E, _>(self.untag_queue(context, parse(input)?).await),
+            ListQueueTags => respond::<E, _>(self.list_queue_tags(context, parse(input)?).await),
+            AddPermission => respond::<E, _>(self.add_permission(context, parse(input)?).await),
+            RemovePermission => respond::<E, _>(self.remove_permission(context, parse(input)?).await),
+            ListDeadLetterSourceQueues => respond::<E, _>(self.list_dead_letter_source_queues(context, parse(input)?).await),
+            SendMessage => respond_sorted::<E, _>(self.send_message(context, parse(input)?).await),
+            SendMessageBatch => respond_sorted::<E, _>(self.send_message_batch(context, parse(input)?).await),
+            ReceiveMessage => respond_sorted::<E, _>(self.receive_message(context, parse(input)?).await),
+            DeleteMessage => respond_sorted::<E, _>(self.delete_message(context, parse(input)?).await),
+            DeleteMessageBatch => respond_sorted::<E, _>(self.delete_message_batch(context, parse(input)?).await),
+            ChangeMessageVisibility => respond_sorted::<E, _>(self.change_message_visibility(context, parse(input)?).await),
+            ChangeMessageVisibilityBatch => respond_sorted::<E, _>(self.change_message_visibility_batch(context, parse(input)?).await),
+            StartMessageMoveTask => respond::<E, _>(self.start_message_move_task(context, parse(input)?).await),
+            ListMessageMoveTasks => respond::<E, _>(self.list_message_move_tasks(context, parse(input)?).await),
+            CancelMessageMoveTask => respond::<E, _>(self.cancel_message_move_task(context, parse(input)?).await),
         }
     }
 
@@ -114,8 +119,59 @@ fn parse<T: DeserializeOwned>(input: Value) -> Result<T, SqsError> {
         .map_err(|error| SqsError::new(ErrorKind::SerializationException, format!("The request is malformed: {error}")))
 }
 
-fn respond<T: Serialize>(output: Result<T, SqsError>) -> Result<Value, SqsError> {
-    serde_json::to_value(output?).map_err(SqsError::internal)
+fn respond<E: ResponseEncoding, T: Serialize>(output: Result<T, SqsError>) -> Result<E::Document, SqsError> {
+    E::encode(&output?)
+}
+
+/// Like [`respond`], for outputs whose fields are declared in the sorted
+/// order of their names, down to every nested struct.
+fn respond_sorted<E: ResponseEncoding, T: Serialize>(output: Result<T, SqsError>) -> Result<E::Document, SqsError> {
+    E::encode_sorted(&output?)
+}
+
+/// The form in which [`SqsService::call`] returns a response.
+pub trait ResponseEncoding {
+    type Document;
+
+    /// Encodes any output.
+    fn encode<T: Serialize>(output: &T) -> Result<Self::Document, SqsError>;
+
+    /// Encodes an output whose fields, and those of every struct inside it,
+    /// are declared in the sorted order of their names. JSON text written
+    /// straight from such an output has its keys in the order in which a
+    /// [`Value`] keeps them, so it needs no [`Value`] in between.
+    fn encode_sorted<T: Serialize>(output: &T) -> Result<Self::Document, SqsError>;
+}
+
+/// A [`Value`], which the Query protocol turns into XML.
+pub struct DocumentTree;
+
+impl ResponseEncoding for DocumentTree {
+    type Document = Value;
+
+    fn encode<T: Serialize>(output: &T) -> Result<Value, SqsError> {
+        serde_json::to_value(output).map_err(SqsError::internal)
+    }
+
+    fn encode_sorted<T: Serialize>(output: &T) -> Result<Value, SqsError> {
+        Self::encode(output)
+    }
+}
+
+/// JSON text, the body of an AWS JSON 1.0 response, with the object keys in
+/// the order in which a [`Value`] writes them.
+pub struct JsonText;
+
+impl ResponseEncoding for JsonText {
+    type Document = Vec<u8>;
+
+    fn encode<T: Serialize>(output: &T) -> Result<Vec<u8>, SqsError> {
+        serde_json::to_vec(&DocumentTree::encode(output)?).map_err(SqsError::internal)
+    }
+
+    fn encode_sorted<T: Serialize>(output: &T) -> Result<Vec<u8>, SqsError> {
+        serde_json::to_vec(output).map_err(SqsError::internal)
+    }
 }
 
 /// Converts an optional integer parameter, checking its range.

@@ -91,20 +91,33 @@ pub struct ListDeadLetterSourceQueuesInput {
     pub max_results: Option<i64>,
 }
 
-/// A message attribute as sent and returned. Binary values travel as
-/// base64 strings in both protocols.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+/// A message attribute as sent. Binary values travel as base64 strings in
+/// both protocols.
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MessageAttributeValue {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub string_value: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub binary_value: Option<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     pub string_list_values: Vec<String>,
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     pub binary_list_values: Vec<String>,
     pub data_type: Option<String>,
+}
+
+/// A message attribute as returned, with its binary value in base64.
+///
+/// The fields of this and the other outputs of the message operations are
+/// declared in the sorted order of their names, which the JSON protocol
+/// relies on to write them without a `serde_json::Value` in between.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResponseAttributeValue {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary_value: Option<String>,
+    pub data_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string_value: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,10 +145,10 @@ pub struct MessageFields {
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SendMessageOutput {
-    #[serde(rename = "MD5OfMessageBody")]
-    pub md5_of_message_body: String,
     #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
     pub md5_of_message_attributes: Option<String>,
+    #[serde(rename = "MD5OfMessageBody")]
+    pub md5_of_message_body: String,
     #[serde(rename = "MD5OfMessageSystemAttributes", skip_serializing_if = "Option::is_none")]
     pub md5_of_message_system_attributes: Option<String>,
     pub message_id: String,
@@ -171,17 +184,17 @@ pub struct SendMessageBatchResultEntry {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BatchResultErrorEntry {
-    pub id: String,
-    pub sender_fault: bool,
     pub code: String,
+    pub id: String,
     pub message: String,
+    pub sender_fault: bool,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BatchOutput<T> {
-    pub successful: Vec<T>,
     pub failed: Vec<BatchResultErrorEntry>,
+    pub successful: Vec<T>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,17 +216,17 @@ pub struct ReceiveMessageInput {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Message {
-    pub message_id: String,
-    pub receipt_handle: String,
-    #[serde(rename = "MD5OfBody")]
-    pub md5_of_body: String,
-    pub body: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, String>,
+    pub body: String,
+    #[serde(rename = "MD5OfBody")]
+    pub md5_of_body: String,
     #[serde(rename = "MD5OfMessageAttributes", skip_serializing_if = "Option::is_none")]
     pub md5_of_message_attributes: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub message_attributes: BTreeMap<String, MessageAttributeValue>,
+    pub message_attributes: BTreeMap<String, ResponseAttributeValue>,
+    pub message_id: String,
+    pub receipt_handle: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

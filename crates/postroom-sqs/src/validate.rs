@@ -2,7 +2,7 @@
 //! of SQS.
 
 use crate::error::{ErrorKind, SqsError};
-use crate::types::MessageAttributeValue;
+use crate::types::{MessageAttributeValue, ResponseAttributeValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use postroom_store::AttributeValue;
@@ -55,13 +55,15 @@ pub fn batch_ids<'a>(ids: impl ExactSizeIterator<Item = Option<&'a str>>, entry_
             format!("Maximum number of entries per request are {MAX_BATCH_ENTRIES}. You have sent {count}."),
         ));
     }
-    let mut seen = std::collections::HashSet::new();
+    // At most 10 ids, so a linear search costs less than hashing.
+    let mut seen = Vec::with_capacity(count);
     for id in ids {
         let id = id.ok_or_else(|| SqsError::missing_parameter(&format!("{entry_name}.Id")))?;
         batch_entry_id(id)?;
-        if !seen.insert(id) {
+        if seen.contains(&id) {
             return Err(SqsError::new(ErrorKind::BatchEntryIdsNotDistinct, format!("Id {id} repeated.")));
         }
+        seen.push(id);
     }
     Ok(())
 }
@@ -74,8 +76,50 @@ pub fn is_allowed_char(c: char) -> bool {
 const ALLOWED_CHARS_TEXT: &str =
     "Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF";
 
+/// Bytes that the fast path of [`has_only_allowed_chars`] checks at once.
+const ASCII_CHUNK: usize = 16;
+
+/// Returns whether `byte` is printable ASCII (0x20 to 0x7E), tab, LF or CR.
+/// [`is_allowed_char`] accepts these and also 0x7F, which this leaves to the
+/// exact check.
+///
+/// The non-short-circuit `|` keeps the test free of branches, so that a
+/// chunk of them compiles to vector compares.
+fn is_allowed_ascii(byte: u8) -> bool {
+    (byte.wrapping_sub(b' ') < 0x5F) | (byte == b'\t') | (byte == b'\n') | (byte == b'\r')
+}
+
+/// Returns whether every character of `text` passes [`is_allowed_char`].
+///
+/// Chunks of 16 bytes that are all allowed ASCII pass in one step, without
+/// decoding. A chunk with any other byte is decoded character by character,
+/// so the accepted set is exactly that of [`is_allowed_char`].
+pub fn has_only_allowed_chars(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(chunk) = rest.as_bytes().first_chunk::<ASCII_CHUNK>() {
+        // `fold` rather than `all`: without the early exit the compiler
+        // checks the whole chunk with vector instructions.
+        if chunk.iter().fold(true, |allowed, &byte| allowed & is_allowed_ascii(byte)) {
+            rest = &rest[ASCII_CHUNK..];
+            continue;
+        }
+        // The last character decoded here may end past the chunk, so the
+        // next chunk starts on a character boundary.
+        let mut chars = rest.chars();
+        while rest.len() - chars.as_str().len() < ASCII_CHUNK {
+            match chars.next() {
+                Some(c) if is_allowed_char(c) => {}
+                Some(_) => return false,
+                None => break,
+            }
+        }
+        rest = chars.as_str();
+    }
+    rest.chars().all(is_allowed_char)
+}
+
 pub fn message_body(body: &str) -> Result<(), SqsError> {
-    if body.chars().all(is_allowed_char) {
+    if has_only_allowed_chars(body) {
         return Ok(());
     }
     Err(SqsError::new(ErrorKind::InvalidMessageContents, format!("Invalid characters found. {ALLOWED_CHARS_TEXT}")))
@@ -211,7 +255,7 @@ pub fn message_attributes(
             AttributeValue { data_type: data_type.to_string(), string_value: None, binary_value: Some(bytes) }
         } else {
             let string = value.string_value.as_deref().filter(|v| !v.is_empty()).ok_or_else(empty_value)?;
-            if !string.chars().all(is_allowed_char) || !data_type.chars().all(is_allowed_char) {
+            if !has_only_allowed_chars(string) || !has_only_allowed_chars(data_type) {
                 return Err(SqsError::new(
                     ErrorKind::InvalidMessageContents,
                     format!("Message ({kind}) attribute '{name}' contains invalid characters. {ALLOWED_CHARS_TEXT}"),
@@ -246,13 +290,11 @@ pub fn message_size(body: &str, attributes: &BTreeMap<String, AttributeValue>) -
 }
 
 /// Encodes a stored attribute for a response.
-pub fn attribute_for_response(value: &AttributeValue) -> MessageAttributeValue {
-    MessageAttributeValue {
-        string_value: value.string_value.clone(),
+pub fn attribute_for_response(value: &AttributeValue) -> ResponseAttributeValue {
+    ResponseAttributeValue {
         binary_value: value.binary_value.as_ref().map(|bytes| STANDARD.encode(bytes)),
-        string_list_values: Vec::new(),
-        binary_list_values: Vec::new(),
-        data_type: Some(value.data_type.clone()),
+        data_type: value.data_type.clone(),
+        string_value: value.string_value.clone(),
     }
 }
 
@@ -285,6 +327,82 @@ mod tests {
         assert!(message_body("tab\there\nZürich 😀").is_ok());
         assert_eq!(message_body("bell\u{7}").unwrap_err().kind, ErrorKind::InvalidMessageContents);
         assert!(message_body("\u{FFFE}").is_err());
+    }
+
+    /// Characters at the edges of the accepted ranges, with whether SQS
+    /// accepts them.
+    const EDGE_CHARS: &[(char, bool)] = &[
+        ('\u{0}', false),
+        ('\u{8}', false),
+        ('\t', true),
+        ('\n', true),
+        ('\u{B}', false),
+        ('\u{C}', false),
+        ('\r', true),
+        ('\u{E}', false),
+        ('\u{19}', false),
+        ('\u{1F}', false),
+        (' ', true),
+        ('~', true),
+        ('\u{7F}', true),
+        ('\u{80}', true),
+        ('\u{9F}', true),
+        ('\u{D7FF}', true),
+        ('\u{E000}', true),
+        ('\u{FFFD}', true),
+        ('\u{FFFE}', false),
+        ('\u{FFFF}', false),
+        ('\u{10000}', true),
+        ('\u{10FFFF}', true),
+    ];
+
+    #[test]
+    fn edge_chars_alone() {
+        for &(c, accepted) in EDGE_CHARS {
+            assert_eq!(is_allowed_char(c), accepted, "is_allowed_char({c:?})");
+            assert_eq!(has_only_allowed_chars(&c.to_string()), accepted, "body {c:?}");
+        }
+    }
+
+    #[test]
+    fn edge_chars_at_every_chunk_position() {
+        // The prefixes shift the ASCII runs against the chunk boundaries:
+        // none, by a 2-byte character, and by a 4-byte character.
+        for prefix in ["", "é", "😀"] {
+            for position in 0..3 * ASCII_CHUNK {
+                for &(c, accepted) in EDGE_CHARS {
+                    let body = format!("{prefix}{}{c}{}", "a".repeat(position), "b".repeat(2 * ASCII_CHUNK));
+                    assert_eq!(has_only_allowed_chars(&body), accepted, "{c:?} after {prefix:?} and {position} bytes");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejected_char_after_straddling_char() {
+        // An accepted 4-byte character across a chunk boundary, then a
+        // rejected one in the next chunk.
+        for position in ASCII_CHUNK - 3..ASCII_CHUNK {
+            let accepted = format!("{}😀{}", "a".repeat(position), "b".repeat(ASCII_CHUNK));
+            assert!(has_only_allowed_chars(&accepted), "accepted body at {position}");
+            let rejected = format!("{}😀\u{1}{}", "a".repeat(position), "b".repeat(ASCII_CHUNK));
+            assert!(!has_only_allowed_chars(&rejected), "rejected body at {position}");
+        }
+    }
+
+    #[test]
+    fn empty_and_exact_chunk_bodies() {
+        assert!(has_only_allowed_chars(""));
+        assert!(has_only_allowed_chars(&"x".repeat(ASCII_CHUNK)));
+        assert!(has_only_allowed_chars(&"\t\r\n ~".repeat(4 * ASCII_CHUNK)));
+        assert!(!has_only_allowed_chars(&format!("{}\u{19}", "x".repeat(ASCII_CHUNK - 1))));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chunked_check_matches_char_check(text in "(\\PC|[\\x00-\\x1F\\x7F\u{FFFE}\u{FFFF}]|[ -~]{1,40}){0,40}") {
+            proptest::prop_assert_eq!(has_only_allowed_chars(&text), text.chars().all(is_allowed_char));
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ async fn produce(run: Arc<Run>, queue_url: Arc<str>, pending: Pending) -> Stats 
         let started = Instant::now();
         let body = sqs::message_body(sequence, run.micros_since_base(started), run.options.body_size);
         let request = SendMessage { queue_url: &queue_url, message_body: &body };
-        let timed = run.call(&mut client, &mut stats, "SendMessage", sqs::to_body(&request)).await;
+        let timed = run.call(&mut client, &mut stats, "SendMessage", request.to_body()).await;
         if timed.result.is_err() {
             continue;
         }

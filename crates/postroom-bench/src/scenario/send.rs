@@ -42,7 +42,7 @@ async fn send_loop(run: &Run, queue_url: &str, index: usize) -> Stats {
         let sequence = run.next_sequences(1);
         let body = sqs::message_body(sequence, run.micros_since_base(Instant::now()), run.options.body_size);
         let request = SendMessage { queue_url, message_body: &body };
-        let timed = run.call(&mut client, &mut stats, "SendMessage", sqs::to_body(&request)).await;
+        let timed = run.call(&mut client, &mut stats, "SendMessage", request.to_body()).await;
         if timed.result.is_ok() {
             run.counters.sent.fetch_add(1, Ordering::Relaxed);
             if timed.counted {
@@ -77,7 +77,7 @@ pub async fn send_one_batch(
         })
         .collect();
     let request = SendMessageBatch { queue_url, entries };
-    let timed = run.call(client, stats, "SendMessageBatch", sqs::to_body(&request)).await;
+    let timed = run.call(client, stats, "SendMessageBatch", request.to_body()).await;
     let Ok(response) = timed.result else {
         return 0;
     };

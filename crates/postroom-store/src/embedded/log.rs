@@ -8,13 +8,20 @@
 //! complete; older generations are kept only while live messages point into
 //! them.
 //!
+//! A new generation is written as `log-NNNNNNNNNN.wal.partial` and renamed
+//! once it is durable, so a `.wal` file always has a whole snapshot, and a
+//! damaged one stops the store from opening instead of being taken for a
+//! write cut short.
+//!
 //! A frame is a little-endian `u32` payload length, a `u32` CRC-32 of the
 //! payload, and the payload: a `u32` blob count, a `u32` record length, one
 //! `u32` length per blob, the bincode-encoded [`LogRecord`], then the blobs.
 //! Blobs hold message contents, which the store reads back by position
-//! ([`Location`]) instead of keeping them in memory. A torn or corrupt frame
-//! ends the log: replay stops there and the file is truncated to the last
-//! whole frame, which is the state that was acknowledged.
+//! ([`Location`]) instead of keeping them in memory; each starts with a
+//! `u32` CRC-32 of the rest, checked on every read. A torn or corrupt frame
+//! ends the log: replay stops there, as it must after a write cut short, and
+//! the file is truncated to the last whole frame. Bytes that were cut off
+//! and are not preallocation zeros are first saved beside the log.
 //!
 //! Writers append frames with positioned writes while they hold the lock
 //! that orders their change, so a blob can be read back as soon as its
@@ -126,6 +133,12 @@ pub(crate) enum LogRecord {
     Reset,
     /// The snapshot at the start of this generation is complete.
     SnapshotEnd,
+    /// Next sequence number of a queue, which a snapshot keeps even when
+    /// the queue is empty.
+    QueueSequence {
+        queue: QueueId,
+        next_seq: u64,
+    },
 }
 
 /// One claim of a message by a receive, as logged.
@@ -199,19 +212,11 @@ pub(crate) struct Log {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// Item that replay passes to the store.
-pub(crate) enum Replay {
-    /// A record, with the places of its blobs.
-    Record(LogRecord, Vec<Location>),
-    /// The records handed so far belong to a generation whose snapshot is
-    /// incomplete: forget them. Older generations follow.
-    Discard,
-}
-
 impl Log {
     /// Opens the log in `directory`, creating it when there is none, and
-    /// hands every record of the newest complete generation to `apply`.
-    pub fn open(directory: &Path, mut apply: impl FnMut(Replay)) -> Result<Self, StoreError> {
+    /// hands every record of the newest generation to `apply`, with the
+    /// places of its blobs.
+    pub fn open(directory: &Path, mut apply: impl FnMut(LogRecord, Vec<Location>)) -> Result<Self, StoreError> {
         let open_error = |error: std::io::Error| StoreError::Open(format!("{}: {error}", directory.display()));
         std::fs::create_dir_all(directory).map_err(open_error)?;
         if directory.join(VERSION_1_FILE).exists() {
@@ -221,21 +226,24 @@ impl Log {
                 directory.display()
             )));
         }
+        remove_partial_generations(directory).map_err(open_error)?;
         let mut generations = list_generations(directory).map_err(open_error)?;
-        let mut chosen = None;
-        while let Some(generation) = generations.pop() {
-            let path = generation_path(directory, generation);
-            let scan = scan_generation(&path, generation, &mut apply)?;
-            if scan.complete {
-                chosen = Some((generation, scan));
-                break;
+        let chosen = match generations.pop() {
+            Some(generation) => {
+                let path = generation_path(directory, generation);
+                let scan = scan_generation(&path, generation, &mut apply)?;
+                if !scan.complete {
+                    return Err(StoreError::Open(format!(
+                        "{} is damaged: its snapshot ends in an invalid record at offset {}. Restore the data \
+                         directory from a backup, or move this file away to start from the generation before it",
+                        path.display(),
+                        scan.good_len
+                    )));
+                }
+                Some((generation, scan))
             }
-            // A generation whose snapshot never completed was cut short
-            // while it was written; nothing in it was acknowledged.
-            apply(Replay::Discard);
-            tracing::warn!(path = %path.display(), "removing a log generation whose snapshot is incomplete");
-            std::fs::remove_file(&path).map_err(open_error)?;
-        }
+            None => None,
+        };
 
         let mut files = BTreeMap::new();
         for &generation in &generations {
@@ -248,13 +256,16 @@ impl Log {
                 let file = OpenOptions::new().read(true).write(true).open(&path).map_err(open_error)?;
                 if scan.good_len < scan.file_len {
                     // Zeros are the preallocated space. Anything else is a
-                    // write cut short, which was never acknowledged.
-                    if !is_zero(&file, scan.good_len, scan.file_len).map_err(open_error)? {
+                    // write cut short, which was never acknowledged, or
+                    // damage on disk: it is kept in a file of its own.
+                    if let Some(saved) = save_tail(&file, &path, scan.good_len, scan.file_len).map_err(open_error)? {
                         tracing::warn!(
                             path = %path.display(),
                             kept_bytes = scan.good_len,
                             dropped_bytes = scan.file_len - scan.good_len,
-                            "the log ends in an incomplete record, left by an interrupted write; truncating it"
+                            saved = %saved.display(),
+                            "the log ends in an invalid record, left by an interrupted write or damaged on disk; \
+                             the bytes from there on are left out of the store and saved"
                         );
                     }
                     // Truncating also drops any whole frame after a torn
@@ -339,16 +350,18 @@ impl Log {
         (Ticket::Pending(receiver), locations)
     }
 
-    /// Completes once everything written so far is durable.
-    pub async fn flush(&self) -> Result<(), StoreError> {
+    /// Returns a ticket that completes once everything written so far is
+    /// durable. An answer that relies on earlier changes without making one
+    /// of its own waits for it.
+    pub fn barrier(&self) -> Ticket {
         if self.poisoned.load(Ordering::SeqCst) {
-            return Err(StoreError::Poisoned);
+            return Ticket::Failed(StoreError::Poisoned);
         }
         let (done, receiver) = oneshot::channel();
         let file = self.current.lock().file.clone();
         self.sync.queue.lock().waiting.push((file, done));
         self.sync.wake.notify_one();
-        receiver.await.unwrap_or(Err(StoreError::Poisoned))
+        Ticket::Pending(receiver)
     }
 
     /// Reads one blob back.
@@ -361,6 +374,19 @@ impl Log {
         })?;
         let mut buffer = vec![0u8; location.len as usize];
         file.read_exact_at(&mut buffer, location.offset).map_err(io_error)?;
+        let valid = buffer.len() >= 4 && crc32fast::hash(&buffer[4..]).to_le_bytes() == buffer[..4];
+        if !valid {
+            tracing::error!(
+                generation = location.generation,
+                offset = location.offset,
+                "a message content in the log fails its checksum"
+            );
+            return Err(StoreError::Io(format!(
+                "the message content at offset {} of log generation {} is damaged",
+                location.offset, location.generation
+            )));
+        }
+        buffer.drain(..4);
         Ok(buffer)
     }
 
@@ -535,7 +561,10 @@ fn encode_frame_at(
     let mut lens = Vec::with_capacity(blobs.len());
     for blob in blobs {
         let before = buffer.len();
+        buffer.extend_from_slice(&[0u8; 4]);
         blob.encode_into(buffer)?;
+        let crc = crc32fast::hash(&buffer[before + 4..]);
+        buffer[before..before + 4].copy_from_slice(&crc.to_le_bytes());
         lens.push((buffer.len() - before) as u32);
     }
     let payload_len = buffer.len() - start - 8;
@@ -586,19 +615,33 @@ fn decode_payload(payload: &[u8]) -> Option<(LogRecord, Vec<(u64, u32)>)> {
     (offset == payload.len() as u64).then_some((record, blobs))
 }
 
-/// Returns whether the bytes of `file` from `start` to `end` are all zero.
-fn is_zero(file: &File, start: u64, end: u64) -> std::io::Result<bool> {
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut offset = start;
-    while offset < end {
-        let len = buffer.len().min((end - offset) as usize);
-        file.read_exact_at(&mut buffer[..len], offset)?;
-        if buffer[..len].iter().any(|&byte| byte != 0) {
-            return Ok(false);
+/// Copies the bytes of `file` from `start` to `end`, without the zeros at
+/// their end, to `PATH.damaged-START` beside it. Returns that path, or
+/// `None` when the bytes are all zero.
+fn save_tail(file: &File, path: &Path, start: u64, end: u64) -> std::io::Result<Option<PathBuf>> {
+    let mut tail = vec![0u8; (end - start) as usize];
+    file.read_exact_at(&mut tail, start)?;
+    let Some(last) = tail.iter().rposition(|&byte| byte != 0) else {
+        return Ok(None);
+    };
+    tail.truncate(last + 1);
+    let saved = PathBuf::from(format!("{}.damaged-{start}", path.display()));
+    let mut copy = File::create(&saved)?;
+    copy.write_all(&tail)?;
+    copy.sync_all()?;
+    Ok(Some(saved))
+}
+
+/// Removes generation files whose writing never finished.
+fn remove_partial_generations(directory: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(directory)? {
+        let path = entry?.path();
+        if path.to_str().is_some_and(|name| name.ends_with(".wal.partial")) {
+            tracing::warn!(path = %path.display(), "removing a log generation whose writing was cut short");
+            std::fs::remove_file(&path)?;
         }
-        offset += len as u64;
     }
-    Ok(true)
+    Ok(())
 }
 
 fn io_error(error: std::io::Error) -> StoreError {
@@ -658,7 +701,9 @@ fn create_generation<T>(
     fill: impl FnOnce(&mut SnapshotWriter) -> Result<T, StoreError>,
 ) -> Result<(File, u64, T), StoreError> {
     let path = generation_path(directory, generation);
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(io_error)?;
+    let partial = path.with_extension("wal.partial");
+    let file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&partial).map_err(io_error)?;
     let mut writer = SnapshotWriter { file, generation, buffer: Vec::with_capacity(2 << 20), written: 0 };
     writer.buffer.extend_from_slice(MAGIC);
     writer.buffer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -668,6 +713,7 @@ fn create_generation<T>(
     let SnapshotWriter { mut file, buffer, written, .. } = writer;
     file.write_all(&buffer).map_err(io_error)?;
     file.sync_all().map_err(io_error)?;
+    std::fs::rename(&partial, &path).map_err(io_error)?;
     File::open(directory).and_then(|d| d.sync_all()).map_err(io_error)?;
     Ok((file, written + buffer.len() as u64, value))
 }
@@ -682,7 +728,11 @@ struct Scan {
 }
 
 /// Reads the frames of one generation file in order.
-fn scan_generation(path: &Path, generation: u32, apply: &mut impl FnMut(Replay)) -> Result<Scan, StoreError> {
+fn scan_generation(
+    path: &Path,
+    generation: u32,
+    apply: &mut impl FnMut(LogRecord, Vec<Location>),
+) -> Result<Scan, StoreError> {
     let open_error = |error: std::io::Error| StoreError::Open(format!("{}: {error}", path.display()));
     let file = File::open(path).map_err(open_error)?;
     let file_len = file.metadata().map_err(open_error)?.len();
@@ -732,7 +782,7 @@ fn scan_generation(path: &Path, generation: u32, apply: &mut impl FnMut(Replay))
             .into_iter()
             .map(|(offset, len)| Location { generation, len, offset: payload_start + offset })
             .collect();
-        apply(Replay::Record(record, blobs));
+        apply(record, blobs);
     }
     Ok(Scan { complete, good_len, file_len })
 }

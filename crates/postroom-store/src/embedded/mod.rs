@@ -12,7 +12,7 @@ mod queue_state;
 
 use crate::*;
 use async_trait::async_trait;
-use log::{Claim, DeduplicationEntry, Location, Log, LogRecord, Replay, SnapshotWriter, Ticket, NO_BLOBS};
+use log::{Claim, DeduplicationEntry, Location, Log, LogRecord, SnapshotWriter, Ticket, NO_BLOBS};
 use parking_lot::{Mutex, RwLock};
 use queue_state::{Content, MessageMeta, QueueState, ReceiptCheck, StoredMessage};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -97,12 +97,8 @@ impl EmbeddedStore {
     /// Opens the store in `data_dir`, creating it when missing, and replays
     /// its log.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let empty = || Registry { next_queue_id: 1, ..Registry::default() };
-        let mut registry = empty();
-        let log = Log::open(data_dir, |replay| match replay {
-            Replay::Record(record, blobs) => registry.replay(record, &blobs),
-            Replay::Discard => registry = empty(),
-        })?;
+        let mut registry = Registry { next_queue_id: 1, ..Registry::default() };
+        let log = Log::open(data_dir, |record, blobs| registry.replay(record, &blobs))?;
         let store = Self::with_log(Some(log), Some(data_dir.to_path_buf()), registry);
         store.live_bytes.store(store.estimate_live_bytes(), Ordering::Relaxed);
         if let Some(log) = &store.log {
@@ -170,6 +166,14 @@ impl EmbeddedStore {
     pub fn close(&self) {
         if let Some(log) = &self.log {
             log.shutdown();
+        }
+    }
+
+    /// Returns a ticket that completes once every earlier change is durable.
+    fn barrier(&self) -> Ticket {
+        match &self.log {
+            Some(log) => log.barrier(),
+            None => Ticket::Ready,
         }
     }
 
@@ -371,6 +375,12 @@ impl Registry {
                 // Replacing the registry drops the move tasks too.
                 *self = Registry { next_queue_id, ..Registry::default() };
             }
+            LogRecord::QueueSequence { queue, next_seq } => {
+                if let Some(entry) = self.queues.get(&queue) {
+                    let mut state = entry.state.lock();
+                    state.next_seq = state.next_seq.max(next_seq);
+                }
+            }
             LogRecord::SnapshotEnd => {}
         }
     }
@@ -434,14 +444,19 @@ impl Registry {
     ) -> Result<Vec<(QueueId, u64, Location)>, StoreError> {
         let mut copies = Vec::new();
         for (key, deleted_at) in &self.tombstones {
-            writer.push(&LogRecord::QueueDeleted { id: QueueId(0), key: key.clone(), deleted_at: *deleted_at }, NO_BLOBS)?;
+            writer.push(
+                &LogRecord::QueueDeleted { id: QueueId(0), key: key.clone(), deleted_at: *deleted_at },
+                NO_BLOBS,
+            )?;
         }
         for task in self.move_tasks.values() {
             writer.push(&LogRecord::MoveTaskPut(task.clone()), NO_BLOBS)?;
         }
         for ((kind, key), value) in &self.resources {
-            writer
-                .push(&LogRecord::ResourcePut { kind: kind.clone(), key: key.clone(), value: value.to_vec() }, NO_BLOBS)?;
+            writer.push(
+                &LogRecord::ResourcePut { kind: kind.clone(), key: key.clone(), value: value.to_vec() },
+                NO_BLOBS,
+            )?;
         }
         let mut entries: Vec<_> = self.queues.values().collect();
         entries.sort_by_key(|entry| entry.record.lock().id);
@@ -454,6 +469,7 @@ impl Registry {
             if let Some(at) = state.last_purged_at {
                 writer.push(&LogRecord::QueuePurged { queue, at }, NO_BLOBS)?;
             }
+            writer.push(&LogRecord::QueueSequence { queue, next_seq: state.next_seq }, NO_BLOBS)?;
             let mut restored = Vec::new();
             let mut copied = Vec::new();
             let mut blobs = Vec::new();
@@ -659,12 +675,15 @@ impl Store for EmbeddedStore {
                 contents.push(message.content);
                 outcomes.push(SendOutcome::Enqueued { seq });
             }
+            // Duplicates only: the answer relies on the originals, which
+            // may still be on their way to disk.
             if contents.is_empty() {
-                return Ok(outcomes);
+                ticket = self.barrier();
+            } else {
+                let seqs: Vec<u64> = metas.iter().map(|meta| meta.seq).collect();
+                let record = || LogRecord::MessagesPut { queue, messages: metas };
+                ticket = self.append_contents(&mut state, record, seqs, &contents);
             }
-            let seqs: Vec<u64> = metas.iter().map(|meta| meta.seq).collect();
-            ticket =
-                self.append_contents(&mut state, || LogRecord::MessagesPut { queue, messages: metas }, seqs, &contents);
         }
         self.live_bytes.fetch_add(added, Ordering::Relaxed);
         ticket.wait().await?;
@@ -832,10 +851,13 @@ impl Store for EmbeddedStore {
                 }
                 outcomes.push(outcome);
             }
+            // Nothing deleted: an answer of success for a message already
+            // gone relies on the delete that removed it.
             if seqs.is_empty() {
-                return Ok(outcomes);
+                ticket = self.barrier();
+            } else {
+                ticket = self.append(|| LogRecord::MessagesDeleted { queue, seqs });
             }
-            ticket = self.append(|| LogRecord::MessagesDeleted { queue, seqs });
         }
         let live = self.live_bytes.load(Ordering::Relaxed);
         self.live_bytes.store(live.saturating_sub(removed), Ordering::Relaxed);
@@ -1085,7 +1107,7 @@ impl Store for EmbeddedStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         match &self.log {
-            Some(log) => log.flush().await,
+            Some(log) => log.barrier().wait().await,
             None => Ok(()),
         }
     }
@@ -1305,7 +1327,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn incomplete_generation_is_dropped() {
+    async fn partial_generation_is_removed() {
         let directory = tempfile::tempdir().expect("temporary directory");
         let queue = {
             let store = EmbeddedStore::open(directory.path()).expect("open store");
@@ -1314,15 +1336,84 @@ mod tests {
             queue
         };
         // A generation cut short while its snapshot was written.
-        let mut header = b"PROOMLOG".to_vec();
-        header.extend_from_slice(&log::FORMAT_VERSION.to_le_bytes());
-        header.extend_from_slice(&2u32.to_le_bytes());
-        let partial = directory.path().join("log-0000000002.wal");
-        std::fs::write(&partial, header).expect("write generation");
+        let partial = directory.path().join("log-0000000002.wal.partial");
+        std::fs::write(&partial, b"PROOMLOG").expect("write generation");
 
         let store = EmbeddedStore::open(directory.path()).expect("reopen store");
-        assert!(!partial.exists(), "the incomplete generation is removed");
+        assert!(!partial.exists(), "the partial generation is removed");
         assert_eq!(bodies(&store, queue, 10).await, ["body 0", "body 1", "body 2"].map(String::from));
+    }
+
+    #[tokio::test]
+    async fn damaged_snapshot_stops_opening() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        {
+            let store = EmbeddedStore::open(directory.path()).expect("open store");
+            let queue = crate::conformance::create(&store, &key("orders")).await;
+            store.send_messages(queue, crate::conformance::messages(3, 0)).await.expect("send");
+            store.compact(store.log.as_ref().expect("durable store")).expect("compact");
+        }
+        let path = newest_generation(directory.path());
+        let mut bytes = std::fs::read(&path).expect("read log");
+        bytes[30] ^= 0x40;
+        std::fs::write(&path, &bytes).expect("write log");
+
+        let error = EmbeddedStore::open(directory.path()).err().expect("open must fail");
+        assert!(error.to_string().contains("is damaged"), "{error}");
+        assert!(path.exists(), "nothing is deleted");
+    }
+
+    #[tokio::test]
+    async fn damaged_content_fails_its_read() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let store = EmbeddedStore::open(directory.path()).expect("open store");
+        let queue = crate::conformance::create(&store, &key("orders")).await;
+        store.send_messages(queue, crate::conformance::messages(1, 0)).await.expect("send");
+        let path = newest_generation(directory.path());
+        let mut bytes = std::fs::read(&path).expect("read log");
+        let at = bytes.windows(6).position(|window| window == b"body 0").expect("body in the log");
+        bytes[at] = b'B';
+        std::fs::write(&path, &bytes).expect("write log");
+
+        let error = store.receive_messages(queue, crate::conformance::receive(1, 10, 1000)).await.err();
+        let error = error.expect("the receive must fail").to_string();
+        assert!(error.contains("damaged"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn cut_tail_is_saved_aside() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let end = {
+            let store = EmbeddedStore::open(directory.path()).expect("open store");
+            let queue = crate::conformance::create(&store, &key("orders")).await;
+            store.send_messages(queue, crate::conformance::messages(2, 0)).await.expect("send");
+            store.log.as_ref().expect("durable store").bytes()
+        };
+        // A frame header and the start of its payload, over the zeros.
+        let path = newest_generation(directory.path());
+        let mut bytes = std::fs::read(&path).expect("read log");
+        bytes[end as usize..end as usize + 10].copy_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
+        std::fs::write(&path, &bytes).expect("write log");
+
+        drop(EmbeddedStore::open(directory.path()).expect("reopen store"));
+        let saved = PathBuf::from(format!("{}.damaged-{end}", path.display()));
+        assert_eq!(std::fs::read(&saved).expect("saved tail"), [40, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
+    }
+
+    #[tokio::test]
+    async fn empty_queue_keeps_its_sequence() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let queue = {
+            let store = EmbeddedStore::open(directory.path()).expect("open store");
+            let queue = crate::conformance::create(&store, &key("orders")).await;
+            store.send_messages(queue, crate::conformance::messages(3, 0)).await.expect("send");
+            store.purge_queue(queue, 1, 0).await.expect("purge");
+            store.compact(store.log.as_ref().expect("durable store")).expect("compact");
+            queue
+        };
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        let outcomes = store.send_messages(queue, crate::conformance::messages(1, 2)).await.expect("send");
+        assert_eq!(outcomes, [SendOutcome::Enqueued { seq: 4 }]);
     }
 
     #[tokio::test]

@@ -42,6 +42,8 @@ def read_key_values(path):
 def load_reports(results):
     reports = {}
     for path in results.glob("*.json"):
+        if path.name.endswith("-startup.json"):
+            continue
         report = json.loads(path.read_text())
         reports[(report["label"], report["scenario"])] = report
     return reports

@@ -109,7 +109,9 @@ pub(crate) struct QueueState {
     in_flight: u64,
     groups: HashMap<String, BTreeSet<u64>>,
     group_in_flight: HashMap<String, u64>,
-    heads: BTreeSet<(u64, String)>,
+    /// First message of each group that has none in flight, by its
+    /// sequence number, with the group.
+    heads: BTreeMap<u64, String>,
     group_heads: HashMap<String, u64>,
     deduplication: HashMap<String, DeduplicationEntry>,
     deduplication_expiry: BTreeSet<(Timestamp, String)>,
@@ -156,9 +158,21 @@ impl QueueState {
             self.remember_deduplication(deduplication);
         }
         if let Some(group) = &message.group {
-            self.groups.entry(group.to_string()).or_default().insert(message.seq);
+            match self.groups.get_mut(&**group) {
+                Some(members) => {
+                    members.insert(message.seq);
+                }
+                None => {
+                    self.groups.insert(group.to_string(), BTreeSet::from([message.seq]));
+                }
+            }
             if message.receive_count > 0 {
-                *self.group_in_flight.entry(group.to_string()).or_default() += 1;
+                match self.group_in_flight.get_mut(&**group) {
+                    Some(count) => *count += 1,
+                    None => {
+                        self.group_in_flight.insert(group.to_string(), 1);
+                    }
+                }
             }
             self.refresh_group(group);
         }
@@ -201,19 +215,31 @@ impl QueueState {
     /// Recomputes whether a group's first message is a head, and drops the
     /// group's indexes once it is empty.
     fn refresh_group(&mut self, group: &str) {
-        if let Some(old) = self.group_heads.remove(group) {
-            self.heads.remove(&(old, group.to_string()));
-        }
         let first = self.groups.get(group).and_then(|members| members.first().copied());
-        match first {
+        let head = first.filter(|_| !self.group_in_flight.contains_key(group));
+        let old = self.group_heads.get(group).copied();
+        if old == head {
+            return;
+        }
+        if let Some(old) = old {
+            self.heads.remove(&old);
+        }
+        match head {
+            Some(head) => {
+                self.heads.insert(head, group.to_string());
+                match self.group_heads.get_mut(group) {
+                    Some(entry) => *entry = head,
+                    None => {
+                        self.group_heads.insert(group.to_string(), head);
+                    }
+                }
+            }
             None => {
-                self.groups.remove(group);
+                self.group_heads.remove(group);
             }
-            Some(first) if !self.group_in_flight.contains_key(group) => {
-                self.heads.insert((first, group.to_string()));
-                self.group_heads.insert(group.to_string(), first);
-            }
-            Some(_) => {}
+        }
+        if first.is_none() {
+            self.groups.remove(group);
         }
     }
 

@@ -100,8 +100,11 @@ def target_rows(reports, results):
     """Compare the embedded store's figures with the performance targets."""
     rows = []
 
-    def check(figure, target, value, met, shown):
-        rows.append([figure, target, shown if value is not None else "not measured", "–" if value is None else ("met" if met else "missed")])
+    def check(figure, target, value, met, formatted):
+        if value is None:
+            rows.append([figure, target, "not measured", "–"])
+        else:
+            rows.append([figure, target, formatted, "met" if met else "missed"])
 
     def messages(target, scenario):
         report = reports.get((target, scenario))

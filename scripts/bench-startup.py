@@ -7,7 +7,7 @@ its resident memory while it idles, and stop it.
 URL is polled every half millisecond over a raw socket, so the figure is
 not bounded by a client's start-up. Prints one line of JSON:
 {"start_ms": ..., "idle_rss_mib": ...}. Exits 1 when the server exits or
-does not answer within 60 s.
+does not respond within 60 s.
 """
 
 import json
@@ -18,7 +18,7 @@ import time
 import urllib.parse
 
 
-def answered(host, port, path):
+def responds(host, port, path):
     try:
         with socket.create_connection((host, port), timeout=1) as connection:
             request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
@@ -48,9 +48,9 @@ def main():
     started = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while not answered(url.hostname, url.port, url.path or "/"):
+        while not responds(url.hostname, url.port, url.path or "/"):
             if server.poll() is not None or time.perf_counter() - started > 60:
-                sys.exit(f"{command[0]} did not answer on {options[0]}")
+                sys.exit(f"{command[0]} did not respond on {options[0]} within 60 s")
             time.sleep(0.0005)
         start_ms = (time.perf_counter() - started) * 1000
         time.sleep(idle)

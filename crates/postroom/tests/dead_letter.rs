@@ -399,8 +399,8 @@ async fn move_task_resumes_after_restart() {
     let client = server.client();
     fill_dead_letter_queue(&server, 5).await;
     client.start_message_move_task().source_arn(arn("dlq")).max_number_of_messages_per_second(2).send().await.expect("start");
-    // The first second's two messages move at once; the clock stands still
-    // after that, so the task waits there until the kill.
+    // The first second's two messages move at once. The manual clock does
+    // not advance after that, so the task waits there until the kill.
     for _ in 0..500 {
         if task_status(&client, &arn("dlq")).await.1 == 2 {
             break;

@@ -17,8 +17,8 @@
 //! payload, and the payload: a `u32` blob count, a `u32` record length, one
 //! `u32` length per blob, the bincode-encoded [`LogRecord`], then the blobs.
 //! Blobs hold message contents, which the store reads back by position
-//! ([`Location`]) instead of keeping them in memory; each starts with a
-//! `u32` CRC-32 of the rest, checked on every read. A torn or corrupt frame
+//! ([`Location`]) instead of keeping them in memory. Each blob starts with
+//! a `u32` CRC-32 of the rest, checked on every read. A torn or corrupt frame
 //! ends the log: replay stops there, as it must after a write cut short, and
 //! the file is truncated to the last whole frame. Bytes that were cut off
 //! and are not preallocation zeros are first saved beside the log.
@@ -49,8 +49,8 @@ pub(crate) const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: u64 = 16;
 /// Zeros written ahead of the appends. Appends then overwrite blocks that
 /// are already allocated, so `fdatasync` flushes data only and skips the
-/// inode; on the disks measured, that took about half the time of a sync
-/// that extends the file.
+/// inode. On the disk of docs/benchmarks.md, that took about half the time
+/// of a sync that extends the file.
 const PREALLOCATION_BYTES: u64 = 2 * 1024 * 1024;
 /// Upper bound on one frame, far above the largest valid request.
 const MAX_FRAME_LEN: u32 = 256 * 1024 * 1024;
@@ -351,7 +351,7 @@ impl Log {
     }
 
     /// Returns a ticket that completes once everything written so far is
-    /// durable. An answer that relies on earlier changes without making one
+    /// durable. A response that relies on earlier changes without making one
     /// of its own waits for it.
     pub fn barrier(&self) -> Ticket {
         if self.poisoned.load(Ordering::SeqCst) {
@@ -440,7 +440,7 @@ impl Log {
             .read()
             .iter()
             .map(|(&generation, file)| {
-                // The current file also holds its preallocated zeros.
+                // The current file also contains its preallocated zeros.
                 let len = if generation == current { end } else { file.metadata().map(|m| m.len()).unwrap_or(0) };
                 (generation, len)
             })

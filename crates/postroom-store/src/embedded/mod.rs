@@ -398,8 +398,8 @@ impl Registry {
         generations
     }
 
-    /// Older generations that are mostly dead: their live contents are
-    /// copied into the next generation so that the files can go. The
+    /// Returns the older generations that are mostly dead, whose live
+    /// contents the next generation copies so that their files can go. The
     /// emptiest go first, within [`RELOCATION_BUDGET_BYTES`].
     fn relocation_candidates(&self, log: &Log) -> BTreeSet<u32> {
         let mut live: BTreeMap<u32, u64> = BTreeMap::new();
@@ -675,7 +675,7 @@ impl Store for EmbeddedStore {
                 contents.push(message.content);
                 outcomes.push(SendOutcome::Enqueued { seq });
             }
-            // Duplicates only: the answer relies on the originals, which
+            // Duplicates only: the response relies on the originals, which
             // may still be on their way to disk.
             if contents.is_empty() {
                 ticket = self.barrier();
@@ -851,7 +851,7 @@ impl Store for EmbeddedStore {
                 }
                 outcomes.push(outcome);
             }
-            // Nothing deleted: an answer of success for a message already
+            // Nothing deleted: a success response for a message already
             // gone relies on the delete that removed it.
             if seqs.is_empty() {
                 ticket = self.barrier();
@@ -1167,24 +1167,34 @@ mod tests {
         assert_eq!(outcome, vec![DeleteOutcome::Deleted]);
     }
 
+    const SOURCE_ARN: &str = "arn:aws:sqs:us-east-1:000000000000:orders";
+
+    /// Creates `orders` and its dead-letter queue `orders-dlq`, sends
+    /// `count` messages and receives them twice with a maximum receive
+    /// count of 1, which moves them all. Returns both queues.
+    async fn move_to_dead_letter_queue(store: &EmbeddedStore, count: usize) -> (QueueId, QueueId) {
+        let source = crate::conformance::create(store, &key("orders")).await;
+        let dead_letter = crate::conformance::create(store, &key("orders-dlq")).await;
+        store.send_messages(source, crate::conformance::messages(count, 0)).await.expect("send");
+        let redrive = Redrive {
+            dead_letter_queue: dead_letter,
+            max_receive_count: 1,
+            source_arn: SOURCE_ARN.into(),
+            reset_enqueue_time: false,
+        };
+        let request = |now| ReceiveRequest { redrive: Some(&redrive), ..crate::conformance::receive(now, 10, 10) };
+        store.receive_messages(source, request(0)).await.expect("receive");
+        let outcome = store.receive_messages(source, request(10)).await.expect("receive moves");
+        assert_eq!(outcome.moved_to_dead_letter_queue, count);
+        (source, dead_letter)
+    }
+
     #[tokio::test]
     async fn reopen_restores_moves_and_tasks() {
         let directory = tempfile::tempdir().expect("temporary directory");
         let (source, dead_letter, task) = {
             let store = EmbeddedStore::open(directory.path()).expect("open store");
-            let source = crate::conformance::create(&store, &key("orders")).await;
-            let dead_letter = crate::conformance::create(&store, &key("orders-dlq")).await;
-            store.send_messages(source, crate::conformance::messages(2, 0)).await.expect("send");
-            let redrive = Redrive {
-                dead_letter_queue: dead_letter,
-                max_receive_count: 1,
-                source_arn: "arn:aws:sqs:us-east-1:000000000000:orders".into(),
-                reset_enqueue_time: false,
-            };
-            let request = |now| ReceiveRequest { redrive: Some(&redrive), ..crate::conformance::receive(now, 10, 10) };
-            store.receive_messages(source, request(0)).await.expect("receive");
-            let outcome = store.receive_messages(source, request(10)).await.expect("receive moves");
-            assert_eq!(outcome.moved_to_dead_letter_queue, 2);
+            let (source, dead_letter) = move_to_dead_letter_queue(&store, 2).await;
             let task = MoveTaskRecord {
                 task_id: "task-1".into(),
                 source_arn: "arn:aws:sqs:us-east-1:000000000000:orders-dlq".into(),
@@ -1419,22 +1429,11 @@ mod tests {
     #[tokio::test]
     async fn dead_letter_moves_carry_contents() {
         let directory = tempfile::tempdir().expect("temporary directory");
-        let (dead_letter, source_arn) = {
+        let dead_letter = {
             let store = EmbeddedStore::open(directory.path()).expect("open store");
-            let source = crate::conformance::create(&store, &key("orders")).await;
-            let dead_letter = crate::conformance::create(&store, &key("orders-dlq")).await;
-            store.send_messages(source, crate::conformance::messages(1, 0)).await.expect("send");
-            let redrive = Redrive {
-                dead_letter_queue: dead_letter,
-                max_receive_count: 1,
-                source_arn: "arn:aws:sqs:us-east-1:000000000000:orders".into(),
-                reset_enqueue_time: false,
-            };
-            let request = |now| ReceiveRequest { redrive: Some(&redrive), ..crate::conformance::receive(now, 10, 10) };
-            store.receive_messages(source, request(0)).await.expect("receive");
-            store.receive_messages(source, request(10)).await.expect("receive moves");
+            let (_, dead_letter) = move_to_dead_letter_queue(&store, 1).await;
             store.compact(store.log.as_ref().expect("durable store")).expect("compact");
-            (dead_letter, redrive.source_arn.clone())
+            dead_letter
         };
         let store = EmbeddedStore::open(directory.path()).expect("reopen store");
         let outcome =
@@ -1442,6 +1441,6 @@ mod tests {
         assert_eq!(outcome.messages.len(), 1);
         let content = &outcome.messages[0].content;
         assert_eq!(content.body, "body 0");
-        assert_eq!(content.dead_letter_source_arn.as_deref(), Some(source_arn.as_str()));
+        assert_eq!(content.dead_letter_source_arn.as_deref(), Some(SOURCE_ARN));
     }
 }

@@ -69,6 +69,12 @@ async fn next_seqs(transaction: &Transaction<'_>, count: usize) -> Result<Vec<u6
         .query("SELECT nextval('message_seqs') FROM generate_series(1, $1)", &[&(count as i32)])
         .await
         .map_err(db_error)?;
+    if rows.len() != count {
+        return Err(StoreError::Io(format!(
+            "the database returned {} sequence numbers instead of {count}",
+            rows.len()
+        )));
+    }
     Ok(rows.iter().map(|row| unsigned(row.get(0))).collect())
 }
 
@@ -126,7 +132,7 @@ impl PostgresStore {
         } else {
             ensure_queue(&transaction, queue).await?;
         }
-        let mut seqs = next_seqs(&transaction, messages.len()).await?.into_iter();
+        let seqs = next_seqs(&transaction, messages.len()).await?;
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut enqueued = false;
         if let Some(first) = messages.iter().find(|message| message.deduplication.is_some()) {
@@ -138,7 +144,7 @@ impl PostgresStore {
                 .await
                 .map_err(db_error)?;
         }
-        for message in messages {
+        for (message, seq) in messages.into_iter().zip(seqs) {
             if let Some(deduplication) = &message.deduplication {
                 let original = transaction
                     .query_opt(
@@ -152,9 +158,6 @@ impl PostgresStore {
                     continue;
                 }
             }
-            let Some(seq) = seqs.next() else {
-                return Err(StoreError::Io("the database returned fewer sequence numbers than requested".into()));
-            };
             let content = &message.content;
             let row = NewRow {
                 queue,
@@ -454,10 +457,10 @@ impl PostgresStore {
         let mut content = (*message.content).clone();
         content.dead_letter_source_arn = Some(redrive.source_arn.clone());
         let enqueued_at = if redrive.reset_enqueue_time { now } else { message.enqueued_at };
-        let seq = next_seqs(transaction, 1).await?.pop().unwrap_or_default();
+        let seqs = next_seqs(transaction, 1).await?;
         let row = NewRow {
             queue: redrive.dead_letter_queue,
-            seq,
+            seq: seqs[0],
             content: &content,
             enqueued_at,
             visible_at: now,
@@ -648,9 +651,9 @@ impl PostgresStore {
         let (first, second) = if request.from < request.to { (request.from, request.to) } else { (request.to, request.from) };
         lock_queue(&transaction, first).await?;
         lock_queue(&transaction, second).await?;
-        let mut seqs = next_seqs(&transaction, request.seqs.len()).await?.into_iter();
+        let new_seqs = next_seqs(&transaction, request.seqs.len()).await?;
         let mut moved = 0;
-        for &seq in &request.seqs {
+        for (&seq, new_seq) in request.seqs.iter().zip(new_seqs) {
             let row = transaction
                 .query_opt(
                     "DELETE FROM messages WHERE queue_id = $1 AND seq = $2 AND visible_at <= $3 RETURNING *",
@@ -664,7 +667,7 @@ impl PostgresStore {
             content.dead_letter_source_arn = None;
             let row = NewRow {
                 queue: request.to,
-                seq: seqs.next().unwrap_or_default(),
+                seq: new_seq,
                 content: &content,
                 enqueued_at: request.now,
                 visible_at: request.now,

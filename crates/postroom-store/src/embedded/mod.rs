@@ -22,9 +22,14 @@ use std::sync::Arc;
 
 /// Largest number of messages in one snapshot record.
 const SNAPSHOT_CHUNK: usize = 1024;
-/// A new generation starts when the current one exceeds this size and
-/// twice the estimated size of a snapshot.
+/// A new generation starts only once the current one exceeds this size.
+/// It starts then when at least half of the current generation is dead,
+/// judged against the estimated live bytes, indexes and contents together.
 const COMPACTION_MIN_BYTES: u64 = 64 * 1024 * 1024;
+/// A new generation also starts once the current one exceeds this size and
+/// twice the estimated snapshot, even with nothing dead, so that a restart
+/// replays a bounded log.
+const REPLAY_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 /// Estimate of the snapshot bytes of one message, contents excluded.
 const SNAPSHOT_BYTES_PER_MESSAGE: u64 = 96;
 /// Upper bound on the message contents that one new generation copies out
@@ -83,6 +88,8 @@ pub struct EmbeddedStore {
     next_nonce: AtomicU64,
     /// Estimate of the bytes that a snapshot would take.
     live_bytes: AtomicU64,
+    /// Estimate of the bytes of live message contents in the log.
+    live_content_bytes: AtomicU64,
     /// Leases by name: holder and expiry. One process is the whole cluster
     /// here, so they need no persistence.
     leases: Mutex<HashMap<String, (String, Timestamp)>>,
@@ -100,7 +107,7 @@ impl EmbeddedStore {
         let mut registry = Registry { next_queue_id: 1, ..Registry::default() };
         let log = Log::open(data_dir, |record, blobs| registry.replay(record, &blobs))?;
         let store = Self::with_log(Some(log), Some(data_dir.to_path_buf()), registry);
-        store.live_bytes.store(store.estimate_live_bytes(), Ordering::Relaxed);
+        store.count_live_bytes(&store.registry.read());
         if let Some(log) = &store.log {
             log.retire(&store.registry.read().referenced_generations());
         }
@@ -115,6 +122,7 @@ impl EmbeddedStore {
             data_dir,
             next_nonce: AtomicU64::new(random_seed()),
             live_bytes: AtomicU64::new(0),
+            live_content_bytes: AtomicU64::new(0),
             leases: Mutex::new(HashMap::new()),
         }
     }
@@ -123,15 +131,23 @@ impl EmbeddedStore {
         self.data_dir.as_deref()
     }
 
-    /// Starts a new log generation with a snapshot when the current one has
-    /// grown past [`COMPACTION_MIN_BYTES`] and twice the estimated snapshot.
+    /// Starts a new log generation with a snapshot when the current one is
+    /// mostly dead, or too long to replay ([`COMPACTION_MIN_BYTES`],
+    /// [`REPLAY_MAX_BYTES`]).
     pub fn compact_if_needed(&self) {
         let Some(log) = &self.log else { return };
-        let live = self.live_bytes.load(Ordering::Relaxed);
-        if log.bytes() < COMPACTION_MIN_BYTES || log.bytes() < live.saturating_mul(2) {
+        let bytes = log.bytes();
+        let snapshot = self.live_bytes.load(Ordering::Relaxed);
+        let live = snapshot.saturating_add(self.live_content_bytes.load(Ordering::Relaxed));
+        if !compaction_due(bytes, snapshot, live) {
             return;
         }
-        tracing::info!(log_bytes = log.bytes(), snapshot_bytes = live, "starting a new log generation");
+        tracing::info!(
+            log_bytes = bytes,
+            snapshot_bytes = snapshot,
+            live_bytes = live,
+            "starting a new log generation"
+        );
         if let Err(error) = self.compact(log) {
             tracing::error!(%error, "compacting the log failed");
         }
@@ -153,13 +169,23 @@ impl EmbeddedStore {
             }
         }
         log.retire(&registry.referenced_generations());
+        self.count_live_bytes(&registry);
         Ok(())
     }
 
-    fn estimate_live_bytes(&self) -> u64 {
-        let registry = self.registry.read();
-        let messages: u64 = registry.queues.values().map(|entry| entry.state.lock().len() as u64).sum();
-        messages * SNAPSHOT_BYTES_PER_MESSAGE
+    /// Sets the live byte estimates from the messages of `registry`. Between
+    /// two counts, sends and deletes keep them up to date, while purges and
+    /// expiries leave them high until the next count.
+    fn count_live_bytes(&self, registry: &Registry) {
+        let (mut messages, mut contents) = (0u64, 0u64);
+        for entry in registry.queues.values() {
+            for message in entry.state.lock().messages() {
+                messages += 1;
+                contents += content_bytes(&message.content);
+            }
+        }
+        self.live_bytes.store(messages * SNAPSHOT_BYTES_PER_MESSAGE, Ordering::Relaxed);
+        self.live_content_bytes.store(contents, Ordering::Relaxed);
     }
 
     /// Stops the log after it has synced everything written.
@@ -186,21 +212,24 @@ impl EmbeddedStore {
 
     /// Logs a record whose blobs are the `contents` of the messages `seqs`
     /// of `state`, and points those messages at their logged copies.
+    /// Returns the ticket of the record and the bytes of the blobs.
     fn append_contents(
         &self,
         state: &mut QueueState,
         record: impl FnOnce() -> LogRecord,
         seqs: impl IntoIterator<Item = u64>,
         contents: &[Arc<MessageContent>],
-    ) -> Ticket {
+    ) -> (Ticket, u64) {
         let Some(log) = &self.log else {
-            return Ticket::Ready;
+            return (Ticket::Ready, 0);
         };
         let (ticket, locations) = log.append(&record(), contents);
+        let mut bytes = 0;
         for (seq, location) in seqs.into_iter().zip(locations) {
+            bytes += u64::from(location.len);
             state.set_content(seq, Content::Logged(location));
         }
-        ticket
+        (ticket, bytes)
     }
 
     /// Returns the content of a message, read from the log when it is not in
@@ -262,6 +291,29 @@ impl EmbeddedStore {
         // run of a store without a log do not match new receives.
         self.next_nonce.fetch_add(1, Ordering::Relaxed).max(1)
     }
+}
+
+/// Returns whether a current generation of `bytes` should give way to a new
+/// one, given the estimated `snapshot` bytes and `live` bytes (snapshot and
+/// contents).
+fn compaction_due(bytes: u64, snapshot: u64, live: u64) -> bool {
+    let mostly_dead = bytes >= live.saturating_mul(2);
+    let too_long = bytes >= REPLAY_MAX_BYTES && bytes >= snapshot.saturating_mul(2);
+    bytes >= COMPACTION_MIN_BYTES && (mostly_dead || too_long)
+}
+
+/// Bytes that a message content takes in the log. A content in memory
+/// counts its body only, which no compaction ever looks at.
+fn content_bytes(content: &Content) -> u64 {
+    match content {
+        Content::Memory(content) => content.body.len() as u64,
+        Content::Logged(location) => u64::from(location.len),
+    }
+}
+
+/// Lowers an estimate without going below zero.
+fn subtract(estimate: &AtomicU64, bytes: u64) {
+    let _ = estimate.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |value| Some(value.saturating_sub(bytes)));
 }
 
 fn read_content(log: &Log, location: Location) -> Result<Arc<MessageContent>, StoreError> {
@@ -630,6 +682,7 @@ impl Store for EmbeddedStore {
         let ticket;
         let mut outcomes = Vec::with_capacity(messages.len());
         let mut added = 0u64;
+        let mut added_content = 0u64;
         {
             let registry = self.registry.read();
             if !registry.queues.contains_key(&queue) {
@@ -682,10 +735,11 @@ impl Store for EmbeddedStore {
             } else {
                 let seqs: Vec<u64> = metas.iter().map(|meta| meta.seq).collect();
                 let record = || LogRecord::MessagesPut { queue, messages: metas };
-                ticket = self.append_contents(&mut state, record, seqs, &contents);
+                (ticket, added_content) = self.append_contents(&mut state, record, seqs, &contents);
             }
         }
         self.live_bytes.fetch_add(added, Ordering::Relaxed);
+        self.live_content_bytes.fetch_add(added_content, Ordering::Relaxed);
         ticket.wait().await?;
         self.compact_if_needed();
         Ok(outcomes)
@@ -769,7 +823,7 @@ impl Store for EmbeddedStore {
                                     seqs: moved.from,
                                     messages: moved.inserted,
                                 };
-                                tickets.push(self.append_contents(target, record, seqs, &moved.contents));
+                                tickets.push(self.append_contents(target, record, seqs, &moved.contents).0);
                             }
                         }
                         let round: Vec<Claim> = fresh
@@ -827,6 +881,7 @@ impl Store for EmbeddedStore {
         let ticket;
         let mut outcomes = Vec::with_capacity(receipts.len());
         let mut removed = 0u64;
+        let mut removed_content = 0u64;
         {
             let _registry = self.registry.read();
             let mut state = entry.state.lock();
@@ -844,8 +899,9 @@ impl Store for EmbeddedStore {
                     },
                 };
                 if outcome == DeleteOutcome::Deleted {
-                    if state.remove(receipt.seq).is_some() {
+                    if let Some(message) = state.remove(receipt.seq) {
                         removed += SNAPSHOT_BYTES_PER_MESSAGE;
+                        removed_content += content_bytes(&message.content);
                     }
                     seqs.push(receipt.seq);
                 }
@@ -859,8 +915,8 @@ impl Store for EmbeddedStore {
                 ticket = self.append(|| LogRecord::MessagesDeleted { queue, seqs });
             }
         }
-        let live = self.live_bytes.load(Ordering::Relaxed);
-        self.live_bytes.store(live.saturating_sub(removed), Ordering::Relaxed);
+        subtract(&self.live_bytes, removed);
+        subtract(&self.live_content_bytes, removed_content);
         ticket.wait().await?;
         Ok(outcomes)
     }
@@ -1010,7 +1066,7 @@ impl Store for EmbeddedStore {
             let seqs: Vec<u64> = moved.inserted.iter().map(|meta| meta.seq).collect();
             let record =
                 || LogRecord::MessagesMoved { from: from_id, to: to_id, seqs: moved.from, messages: moved.inserted };
-            ticket = self.append_contents(&mut to, record, seqs, &moved.contents);
+            ticket = self.append_contents(&mut to, record, seqs, &moved.contents).0;
         }
         ticket.wait().await?;
         Ok(count)
@@ -1102,6 +1158,7 @@ impl Store for EmbeddedStore {
             ticket = self.append(|| LogRecord::Reset);
         }
         self.live_bytes.store(0, Ordering::Relaxed);
+        self.live_content_bytes.store(0, Ordering::Relaxed);
         ticket.wait().await
     }
 
@@ -1310,6 +1367,48 @@ mod tests {
         assert_eq!(counts, QueueCounts { visible: 3, in_flight: 1, delayed: 1 });
         let bodies = bodies(&store, queue, 2000).await;
         assert_eq!(bodies, ["body 0", "body 1", "body 2", "body 3", "body 4"].map(String::from));
+    }
+
+    #[test]
+    fn compaction_waits_for_dead_bytes() {
+        const MIB: u64 = 1024 * 1024;
+        // (log bytes, snapshot estimate, live estimate, due)
+        let cases = [
+            (32 * MIB, 0, 0, false),
+            (100 * MIB, 10 * MIB, 120 * MIB, false),
+            (100 * MIB, 2 * MIB, 30 * MIB, true),
+            (100 * MIB, 2 * MIB, 50 * MIB, true),
+            (1536 * MIB, 200 * MIB, 3000 * MIB, true),
+            (1536 * MIB, 1000 * MIB, 3000 * MIB, false),
+        ];
+        for (bytes, snapshot, live, due) in cases {
+            assert_eq!(compaction_due(bytes, snapshot, live), due, "{bytes} bytes, snapshot {snapshot}, live {live}");
+        }
+    }
+
+    #[tokio::test]
+    async fn live_estimates_follow_sends_and_deletes() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let store = EmbeddedStore::open(directory.path()).expect("open store");
+        let queue = crate::conformance::create(&store, &key("orders")).await;
+        store.send_messages(queue, crate::conformance::messages(4, 0)).await.expect("send");
+        let sent_content = store.live_content_bytes.load(Ordering::Relaxed);
+        assert_eq!(store.live_bytes.load(Ordering::Relaxed), 4 * SNAPSHOT_BYTES_PER_MESSAGE);
+        assert!(
+            sent_content > 4 * "body 0".len() as u64,
+            "the logged contents, {sent_content} bytes, include their bodies"
+        );
+
+        let received = store.receive_messages(queue, crate::conformance::receive(4, 4, 1000)).await.expect("receive");
+        let receipts: Vec<Receipt> = received.messages.iter().map(|message| message.receipt).collect();
+        store.delete_messages(queue, &receipts, None).await.expect("delete");
+        assert_eq!(store.live_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(store.live_content_bytes.load(Ordering::Relaxed), 0);
+        drop(store);
+
+        let store = EmbeddedStore::open(directory.path()).expect("reopen store");
+        assert_eq!(store.live_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(store.live_content_bytes.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

@@ -131,10 +131,6 @@ impl QueueState {
         self.messages.values().map(|message| &**message)
     }
 
-    pub fn len(&self) -> usize {
-        self.messages.len()
-    }
-
     pub fn get(&self, seq: u64) -> Option<&StoredMessage> {
         self.messages.get(&seq).map(|message| &**message)
     }

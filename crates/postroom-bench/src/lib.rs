@@ -11,7 +11,6 @@
 
 pub mod client;
 pub mod histogram;
-mod json;
 pub mod null_server;
 mod options;
 pub mod process;

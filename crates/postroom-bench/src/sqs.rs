@@ -1,7 +1,7 @@
 //! The SQS requests and responses that the scenarios use, in the AWS JSON
 //! 1.0 shapes, and the message body that carries its send time.
 
-use crate::json;
+use postroom_json as json;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -170,7 +170,7 @@ impl ResponseEncoding for JsonText {
     }
 
     fn encode_sorted<T: Serialize>(output: &T) -> Result<Vec<u8>, SqsError> {
-        serde_json::to_vec(output).map_err(SqsError::internal)
+        postroom_json::to_vec(output).map_err(SqsError::internal)
     }
 }
 

@@ -4,8 +4,8 @@
 //! serde_json looks up every byte of a string in a table, about 10
 //! instructions per byte. On `send-batch` with 1 KiB bodies that was a third
 //! of the load generator's instructions apart from the SigV4 payload hash
-//! (counted with callgrind). The request bodies built with this are byte for
-//! byte those that serde_json writes, which the tests check.
+//! (counted with callgrind). The output is byte for byte what serde_json
+//! writes, which the tests check.
 
 /// Bytes that the fast path checks at once.
 const CHUNK: usize = 16;

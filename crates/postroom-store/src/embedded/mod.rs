@@ -17,19 +17,51 @@ use parking_lot::{Mutex, RwLock};
 use queue_state::{Content, MessageMeta, QueueState, ReceiptCheck, StoredMessage};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Largest number of messages in one snapshot record.
 const SNAPSHOT_CHUNK: usize = 1024;
-/// A new generation starts only once the current one exceeds this size.
-/// It starts then when at least half of the current generation is dead,
-/// judged against the estimated live bytes, indexes and contents together.
-const COMPACTION_MIN_BYTES: u64 = 64 * 1024 * 1024;
-/// A new generation also starts once the current one exceeds this size and
-/// twice the estimated snapshot, even with nothing dead, so that a restart
-/// replays a bounded log.
-const REPLAY_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+/// When the log starts a new generation with a snapshot.
+#[derive(Clone, Copy, Debug)]
+struct CompactionPolicy {
+    /// A new generation starts only once the current one exceeds this
+    /// size. It starts then when at least half of the current generation
+    /// is dead: more than twice the estimated snapshot plus the live
+    /// contents in it.
+    min_bytes: u64,
+    /// Minimum growth of the current generation between two checks. A check
+    /// counts the live bytes message by message, so the growth is also at
+    /// least four snapshots, which keeps the counting to a few percent of
+    /// the work of writing them.
+    check_bytes: u64,
+    /// A new generation also starts once the current one exceeds this size
+    /// and twice the estimated snapshot, even with nothing dead, so that a
+    /// restart replays a bounded log.
+    replay_max_bytes: u64,
+}
+
+impl CompactionPolicy {
+    const DEFAULT: Self =
+        Self { min_bytes: 64 * 1024 * 1024, check_bytes: 16 * 1024 * 1024, replay_max_bytes: 1024 * 1024 * 1024 };
+
+    /// Returns whether a current generation of `bytes` should give way to a
+    /// new one, given the estimated `snapshot` bytes and the live
+    /// `contents` in it.
+    fn due(&self, bytes: u64, snapshot: u64, contents: u64) -> bool {
+        let mostly_dead = bytes >= snapshot.saturating_add(contents).saturating_mul(2);
+        let too_long = bytes >= self.replay_max_bytes && bytes >= snapshot.saturating_mul(2);
+        bytes >= self.min_bytes && (mostly_dead || too_long)
+    }
+
+    /// Returns the size of the current generation at which to check next,
+    /// after a check at which it was `bytes` with a `snapshot` estimate.
+    fn next_check(&self, bytes: u64, snapshot: u64) -> u64 {
+        let growth = self.check_bytes.max(snapshot.saturating_mul(4));
+        bytes.max(self.min_bytes.saturating_sub(self.check_bytes)) + growth
+    }
+}
+
 /// Estimate of the snapshot bytes of one message, contents excluded.
 const SNAPSHOT_BYTES_PER_MESSAGE: u64 = 96;
 /// Upper bound on the message contents that one new generation copies out
@@ -86,10 +118,12 @@ pub struct EmbeddedStore {
     log: Option<Log>,
     data_dir: Option<PathBuf>,
     next_nonce: AtomicU64,
-    /// Estimate of the bytes that a snapshot would take.
-    live_bytes: AtomicU64,
-    /// Estimate of the bytes of live message contents in the log.
-    live_content_bytes: AtomicU64,
+    policy: CompactionPolicy,
+    /// Size of the current generation at which the compaction policy is
+    /// checked next.
+    next_compaction_check: AtomicU64,
+    /// Set while one caller checks the policy or compacts.
+    compacting: AtomicBool,
     /// Leases by name: holder and expiry. One process is the whole cluster
     /// here, so they need no persistence.
     leases: Mutex<HashMap<String, (String, Timestamp)>>,
@@ -107,7 +141,6 @@ impl EmbeddedStore {
         let mut registry = Registry { next_queue_id: 1, ..Registry::default() };
         let log = Log::open(data_dir, |record, blobs| registry.replay(record, &blobs))?;
         let store = Self::with_log(Some(log), Some(data_dir.to_path_buf()), registry);
-        store.count_live_bytes(&store.registry.read());
         if let Some(log) = &store.log {
             log.retire(&store.registry.read().referenced_generations());
         }
@@ -121,8 +154,9 @@ impl EmbeddedStore {
             log,
             data_dir,
             next_nonce: AtomicU64::new(random_seed()),
-            live_bytes: AtomicU64::new(0),
-            live_content_bytes: AtomicU64::new(0),
+            policy: CompactionPolicy::DEFAULT,
+            next_compaction_check: AtomicU64::new(CompactionPolicy::DEFAULT.min_bytes),
+            compacting: AtomicBool::new(false),
             leases: Mutex::new(HashMap::new()),
         }
     }
@@ -132,25 +166,34 @@ impl EmbeddedStore {
     }
 
     /// Starts a new log generation with a snapshot when the current one is
-    /// mostly dead, or too long to replay ([`COMPACTION_MIN_BYTES`],
-    /// [`REPLAY_MAX_BYTES`]).
+    /// mostly dead, or too long to replay ([`CompactionPolicy`]). Every
+    /// change that writes to the log calls it; it returns at once until the
+    /// current generation has grown enough since the last check.
     pub fn compact_if_needed(&self) {
         let Some(log) = &self.log else { return };
-        let bytes = log.bytes();
-        let snapshot = self.live_bytes.load(Ordering::Relaxed);
-        let live = snapshot.saturating_add(self.live_content_bytes.load(Ordering::Relaxed));
-        if !compaction_due(bytes, snapshot, live) {
+        if log.bytes() < self.next_compaction_check.load(Ordering::Relaxed) {
             return;
         }
-        tracing::info!(
-            log_bytes = bytes,
-            snapshot_bytes = snapshot,
-            live_bytes = live,
-            "starting a new log generation"
-        );
-        if let Err(error) = self.compact(log) {
-            tracing::error!(%error, "compacting the log failed");
+        // One caller at a time, so that two sends finishing together do not
+        // start two generations.
+        if self.compacting.swap(true, Ordering::Acquire) {
+            return;
         }
+        let bytes = log.bytes();
+        let (snapshot, current) = self.registry.read().live_bytes(log.generation());
+        if self.policy.due(bytes, snapshot, current) {
+            tracing::info!(
+                log_bytes = bytes,
+                snapshot_bytes = snapshot,
+                live_content_bytes = current,
+                "starting a new log generation"
+            );
+            if let Err(error) = self.compact(log) {
+                tracing::error!(%error, "compacting the log failed");
+            }
+        }
+        self.next_compaction_check.store(self.policy.next_check(log.bytes(), snapshot), Ordering::Relaxed);
+        self.compacting.store(false, Ordering::Release);
     }
 
     /// Writes a snapshot into a new generation and deletes the generations
@@ -169,23 +212,15 @@ impl EmbeddedStore {
             }
         }
         log.retire(&registry.referenced_generations());
-        self.count_live_bytes(&registry);
         Ok(())
     }
 
-    /// Sets the live byte estimates from the messages of `registry`. Between
-    /// two counts, sends and deletes keep them up to date, while purges and
-    /// expiries leave them high until the next count.
-    fn count_live_bytes(&self, registry: &Registry) {
-        let (mut messages, mut contents) = (0u64, 0u64);
-        for entry in registry.queues.values() {
-            for message in entry.state.lock().messages() {
-                messages += 1;
-                contents += content_bytes(&message.content);
-            }
-        }
-        self.live_bytes.store(messages * SNAPSHOT_BYTES_PER_MESSAGE, Ordering::Relaxed);
-        self.live_content_bytes.store(contents, Ordering::Relaxed);
+    /// Waits for a logged change to be durable, then checks the compaction
+    /// policy.
+    async fn settle(&self, ticket: Ticket) -> Result<(), StoreError> {
+        ticket.wait().await?;
+        self.compact_if_needed();
+        Ok(())
     }
 
     /// Stops the log after it has synced everything written.
@@ -212,24 +247,21 @@ impl EmbeddedStore {
 
     /// Logs a record whose blobs are the `contents` of the messages `seqs`
     /// of `state`, and points those messages at their logged copies.
-    /// Returns the ticket of the record and the bytes of the blobs.
     fn append_contents(
         &self,
         state: &mut QueueState,
         record: impl FnOnce() -> LogRecord,
         seqs: impl IntoIterator<Item = u64>,
         contents: &[Arc<MessageContent>],
-    ) -> (Ticket, u64) {
+    ) -> Ticket {
         let Some(log) = &self.log else {
-            return (Ticket::Ready, 0);
+            return Ticket::Ready;
         };
         let (ticket, locations) = log.append(&record(), contents);
-        let mut bytes = 0;
         for (seq, location) in seqs.into_iter().zip(locations) {
-            bytes += u64::from(location.len);
             state.set_content(seq, Content::Logged(location));
         }
-        (ticket, bytes)
+        ticket
     }
 
     /// Returns the content of a message, read from the log when it is not in
@@ -291,29 +323,6 @@ impl EmbeddedStore {
         // run of a store without a log do not match new receives.
         self.next_nonce.fetch_add(1, Ordering::Relaxed).max(1)
     }
-}
-
-/// Returns whether a current generation of `bytes` should give way to a new
-/// one, given the estimated `snapshot` bytes and `live` bytes (snapshot and
-/// contents).
-fn compaction_due(bytes: u64, snapshot: u64, live: u64) -> bool {
-    let mostly_dead = bytes >= live.saturating_mul(2);
-    let too_long = bytes >= REPLAY_MAX_BYTES && bytes >= snapshot.saturating_mul(2);
-    bytes >= COMPACTION_MIN_BYTES && (mostly_dead || too_long)
-}
-
-/// Bytes that a message content takes in the log. A content in memory
-/// counts its body only, which no compaction ever looks at.
-fn content_bytes(content: &Content) -> u64 {
-    match content {
-        Content::Memory(content) => content.body.len() as u64,
-        Content::Logged(location) => u64::from(location.len),
-    }
-}
-
-/// Lowers an estimate without going below zero.
-fn subtract(estimate: &AtomicU64, bytes: u64) {
-    let _ = estimate.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |value| Some(value.saturating_sub(bytes)));
 }
 
 fn read_content(log: &Log, location: Location) -> Result<Arc<MessageContent>, StoreError> {
@@ -435,6 +444,23 @@ impl Registry {
             }
             LogRecord::SnapshotEnd => {}
         }
+    }
+
+    /// Returns the estimated bytes of a snapshot, and the bytes of the
+    /// live message contents that lie in generation `current`.
+    fn live_bytes(&self, current: u32) -> (u64, u64) {
+        let (mut messages, mut contents) = (0u64, 0u64);
+        for entry in self.queues.values() {
+            for message in entry.state.lock().messages() {
+                messages += 1;
+                contents += match &message.content {
+                    Content::Logged(location) if location.generation == current => u64::from(location.len),
+                    Content::Logged(_) => 0,
+                    Content::Memory(content) => content.body.len() as u64,
+                };
+            }
+        }
+        (messages * SNAPSHOT_BYTES_PER_MESSAGE, contents)
     }
 
     /// Generations that hold the content of a live message.
@@ -608,7 +634,7 @@ impl Store for EmbeddedStore {
             ticket = self.append(|| LogRecord::QueuePut(record.clone()));
             outcome = CreateQueueOutcome::Created(record);
         }
-        ticket.wait().await?;
+        self.settle(ticket).await?;
         Ok(outcome)
     }
 
@@ -625,7 +651,7 @@ impl Store for EmbeddedStore {
             ticket = self.append(|| LogRecord::QueueDeleted { id, key: key.clone(), deleted_at: now });
             registry.replay(change, &[]);
         }
-        ticket.wait().await?;
+        self.settle(ticket).await?;
         Ok(Some(record))
     }
 
@@ -673,7 +699,7 @@ impl Store for EmbeddedStore {
             record = current.clone();
             ticket = self.append(|| LogRecord::QueuePut(record.clone()));
         }
-        ticket.wait().await?;
+        self.settle(ticket).await?;
         Ok(Some(record))
     }
 
@@ -681,8 +707,6 @@ impl Store for EmbeddedStore {
         let entry = self.queue(queue)?;
         let ticket;
         let mut outcomes = Vec::with_capacity(messages.len());
-        let mut added = 0u64;
-        let mut added_content = 0u64;
         {
             let registry = self.registry.read();
             if !registry.queues.contains_key(&queue) {
@@ -703,7 +727,6 @@ impl Store for EmbeddedStore {
                     }
                 }
                 let seq = state.next_seq;
-                added += SNAPSHOT_BYTES_PER_MESSAGE;
                 let deduplication = message.deduplication.map(|deduplication| DeduplicationEntry {
                     key: deduplication.key,
                     expires_at: deduplication.expires_at,
@@ -735,13 +758,10 @@ impl Store for EmbeddedStore {
             } else {
                 let seqs: Vec<u64> = metas.iter().map(|meta| meta.seq).collect();
                 let record = || LogRecord::MessagesPut { queue, messages: metas };
-                (ticket, added_content) = self.append_contents(&mut state, record, seqs, &contents);
+                ticket = self.append_contents(&mut state, record, seqs, &contents);
             }
         }
-        self.live_bytes.fetch_add(added, Ordering::Relaxed);
-        self.live_content_bytes.fetch_add(added_content, Ordering::Relaxed);
-        ticket.wait().await?;
-        self.compact_if_needed();
+        self.settle(ticket).await?;
         Ok(outcomes)
     }
 
@@ -823,7 +843,7 @@ impl Store for EmbeddedStore {
                                     seqs: moved.from,
                                     messages: moved.inserted,
                                 };
-                                tickets.push(self.append_contents(target, record, seqs, &moved.contents).0);
+                                tickets.push(self.append_contents(target, record, seqs, &moved.contents));
                             }
                         }
                         let round: Vec<Claim> = fresh
@@ -866,7 +886,7 @@ impl Store for EmbeddedStore {
             outcome.next_visible_at = state.next_visible_at();
         }
         for ticket in tickets {
-            ticket.wait().await?;
+            self.settle(ticket).await?;
         }
         Ok(outcome)
     }
@@ -880,8 +900,6 @@ impl Store for EmbeddedStore {
         let entry = self.queue(queue)?;
         let ticket;
         let mut outcomes = Vec::with_capacity(receipts.len());
-        let mut removed = 0u64;
-        let mut removed_content = 0u64;
         {
             let _registry = self.registry.read();
             let mut state = entry.state.lock();
@@ -899,10 +917,7 @@ impl Store for EmbeddedStore {
                     },
                 };
                 if outcome == DeleteOutcome::Deleted {
-                    if let Some(message) = state.remove(receipt.seq) {
-                        removed += SNAPSHOT_BYTES_PER_MESSAGE;
-                        removed_content += content_bytes(&message.content);
-                    }
+                    state.remove(receipt.seq);
                     seqs.push(receipt.seq);
                 }
                 outcomes.push(outcome);
@@ -915,9 +930,7 @@ impl Store for EmbeddedStore {
                 ticket = self.append(|| LogRecord::MessagesDeleted { queue, seqs });
             }
         }
-        subtract(&self.live_bytes, removed);
-        subtract(&self.live_content_bytes, removed_content);
-        ticket.wait().await?;
+        self.settle(ticket).await?;
         Ok(outcomes)
     }
 
@@ -957,7 +970,7 @@ impl Store for EmbeddedStore {
             }
         }
         for ticket in tickets {
-            ticket.wait().await?;
+            self.settle(ticket).await?;
         }
         Ok(outcomes)
     }
@@ -978,7 +991,7 @@ impl Store for EmbeddedStore {
             state.last_purged_at = Some(now);
             ticket = self.append(|| LogRecord::QueuePurged { queue, at: now });
         }
-        ticket.wait().await?;
+        self.settle(ticket).await?;
         Ok(PurgeOutcome::Purged { count })
     }
 
@@ -1024,6 +1037,9 @@ impl Store for EmbeddedStore {
         max: usize,
     ) -> Result<Vec<MovableMessage>, StoreError> {
         let entry = self.queue(queue)?;
+        // Reading a content can take the log's lock, which a compaction takes
+        // before the queue states; the registry lock keeps the two apart.
+        let _registry = self.registry.read();
         let mut state = entry.state.lock();
         state.promote(now);
         state
@@ -1066,9 +1082,9 @@ impl Store for EmbeddedStore {
             let seqs: Vec<u64> = moved.inserted.iter().map(|meta| meta.seq).collect();
             let record =
                 || LogRecord::MessagesMoved { from: from_id, to: to_id, seqs: moved.from, messages: moved.inserted };
-            ticket = self.append_contents(&mut to, record, seqs, &moved.contents).0;
+            ticket = self.append_contents(&mut to, record, seqs, &moved.contents);
         }
-        ticket.wait().await?;
+        self.settle(ticket).await?;
         Ok(count)
     }
 
@@ -1085,7 +1101,7 @@ impl Store for EmbeddedStore {
             ticket = self.append(|| LogRecord::MoveTaskPut(task.clone()));
             registry.replay(LogRecord::MoveTaskPut(task), &[]);
         }
-        ticket.wait().await
+        self.settle(ticket).await
     }
 
     async fn move_tasks(&self) -> Result<Vec<MoveTaskRecord>, StoreError> {
@@ -1104,7 +1120,7 @@ impl Store for EmbeddedStore {
                 self.append(|| LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value: logged });
             registry.replay(LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value }, &[]);
         }
-        ticket.wait().await?;
+        self.settle(ticket).await?;
         Ok(true)
     }
 
@@ -1117,7 +1133,7 @@ impl Store for EmbeddedStore {
                 self.append(|| LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value: logged });
             registry.replay(LogRecord::ResourcePut { kind: kind.to_string(), key: key.to_string(), value }, &[]);
         }
-        ticket.wait().await
+        self.settle(ticket).await
     }
 
     async fn get_resource(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -1135,7 +1151,7 @@ impl Store for EmbeddedStore {
             ticket = self.append(|| LogRecord::ResourceDeleted { kind: kind.to_string(), key: key.to_string() });
             registry.replay(LogRecord::ResourceDeleted { kind: kind.to_string(), key: key.to_string() }, &[]);
         }
-        ticket.wait().await?;
+        self.settle(ticket).await?;
         Ok(true)
     }
 
@@ -1157,9 +1173,7 @@ impl Store for EmbeddedStore {
             registry.replay(LogRecord::Reset, &[]);
             ticket = self.append(|| LogRecord::Reset);
         }
-        self.live_bytes.store(0, Ordering::Relaxed);
-        self.live_content_bytes.store(0, Ordering::Relaxed);
-        ticket.wait().await
+        self.settle(ticket).await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
@@ -1372,43 +1386,99 @@ mod tests {
     #[test]
     fn compaction_waits_for_dead_bytes() {
         const MIB: u64 = 1024 * 1024;
-        // (log bytes, snapshot estimate, live estimate, due)
+        let policy = CompactionPolicy::DEFAULT;
+        // (log bytes, snapshot estimate, live contents in it, due)
         let cases = [
             (32 * MIB, 0, 0, false),
-            (100 * MIB, 10 * MIB, 120 * MIB, false),
-            (100 * MIB, 2 * MIB, 30 * MIB, true),
-            (100 * MIB, 2 * MIB, 50 * MIB, true),
+            (100 * MIB, 10 * MIB, 110 * MIB, false),
+            (100 * MIB, 2 * MIB, 28 * MIB, true),
+            (100 * MIB, 2 * MIB, 48 * MIB, true),
             (1536 * MIB, 200 * MIB, 3000 * MIB, true),
             (1536 * MIB, 1000 * MIB, 3000 * MIB, false),
         ];
-        for (bytes, snapshot, live, due) in cases {
-            assert_eq!(compaction_due(bytes, snapshot, live), due, "{bytes} bytes, snapshot {snapshot}, live {live}");
+        for (bytes, snapshot, contents, due) in cases {
+            assert_eq!(policy.due(bytes, snapshot, contents), due, "{bytes} bytes, snapshot {snapshot}, {contents}");
         }
+        assert_eq!(policy.next_check(0, 0), 64 * MIB);
+        assert_eq!(policy.next_check(100 * MIB, MIB), 116 * MIB);
+        assert_eq!(policy.next_check(100 * MIB, 10 * MIB), 140 * MIB);
+    }
+
+    /// A policy that starts new generations after a few kilobytes.
+    const SMALL_POLICY: CompactionPolicy =
+        CompactionPolicy { min_bytes: 64 * 1024, check_bytes: 8 * 1024, replay_max_bytes: 1024 * 1024 };
+
+    fn small_store(directory: &Path) -> EmbeddedStore {
+        let mut store = EmbeddedStore::open(directory).expect("open store");
+        store.policy = SMALL_POLICY;
+        store.next_compaction_check.store(SMALL_POLICY.min_bytes, Ordering::Relaxed);
+        store
     }
 
     #[tokio::test]
-    async fn live_estimates_follow_sends_and_deletes() {
+    async fn receives_alone_trigger_compaction() {
         let directory = tempfile::tempdir().expect("temporary directory");
-        let store = EmbeddedStore::open(directory.path()).expect("open store");
+        let store = small_store(directory.path());
+        let log = store.log.as_ref().expect("durable store");
         let queue = crate::conformance::create(&store, &key("orders")).await;
-        store.send_messages(queue, crate::conformance::messages(4, 0)).await.expect("send");
-        let sent_content = store.live_content_bytes.load(Ordering::Relaxed);
-        assert_eq!(store.live_bytes.load(Ordering::Relaxed), 4 * SNAPSHOT_BYTES_PER_MESSAGE);
-        assert!(
-            sent_content > 4 * "body 0".len() as u64,
-            "the logged contents, {sent_content} bytes, include their bodies"
-        );
+        store.send_messages(queue, crate::conformance::messages(10, 0)).await.expect("send");
 
-        let received = store.receive_messages(queue, crate::conformance::receive(4, 4, 1000)).await.expect("receive");
-        let receipts: Vec<Receipt> = received.messages.iter().map(|message| message.receipt).collect();
-        store.delete_messages(queue, &receipts, None).await.expect("delete");
-        assert_eq!(store.live_bytes.load(Ordering::Relaxed), 0);
-        assert_eq!(store.live_content_bytes.load(Ordering::Relaxed), 0);
+        // Each receive with a zero visibility timeout logs claims and
+        // leaves the messages receivable.
+        let mut receives = 0;
+        while log.generation() == 1 && receives < 2000 {
+            let request = crate::conformance::receive(1000, 10, 0);
+            store.receive_messages(queue, request).await.expect("receive");
+            receives += 1;
+        }
+        assert_eq!(log.generation(), 2, "a new generation after {receives} receives");
+        assert_eq!(generation_count(directory.path()), 1, "the live contents moved and the old file went");
         drop(store);
 
         let store = EmbeddedStore::open(directory.path()).expect("reopen store");
-        assert_eq!(store.live_bytes.load(Ordering::Relaxed), 0);
-        assert_eq!(store.live_content_bytes.load(Ordering::Relaxed), 0);
+        assert_eq!(bodies(&store, queue, 2000).await.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn check_moves_past_live_generation() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let store = small_store(directory.path());
+        let log = store.log.as_ref().expect("durable store");
+        let queue = crate::conformance::create(&store, &key("orders")).await;
+        for _ in 0..600 {
+            let sent = store.send_messages(queue, crate::conformance::messages(1, 0)).await.expect("send");
+            let SendOutcome::Enqueued { seq } = sent[0] else { panic!("a new message") };
+            let received =
+                store.receive_messages(queue, crate::conformance::receive(1000, 1, 30_000)).await.expect("receive");
+            assert_eq!(received.messages[0].seq, seq);
+            store.delete_messages(queue, &[received.messages[0].receipt], None).await.expect("delete");
+        }
+        let generation = log.generation();
+        assert!(generation > 1, "churn starts new generations");
+
+        // The check that just ran moved the next one past the current size.
+        store.next_compaction_check.store(0, Ordering::Relaxed);
+        store.compact_if_needed();
+        store.compact_if_needed();
+        assert_eq!(log.generation(), generation, "a generation that is not mostly dead stays");
+        assert!(store.next_compaction_check.load(Ordering::Relaxed) > log.bytes());
+    }
+
+    #[tokio::test]
+    async fn live_bytes_count_the_current_generation() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let store = EmbeddedStore::open(directory.path()).expect("open store");
+        let log = store.log.as_ref().expect("durable store");
+        let queue = crate::conformance::create(&store, &key("orders")).await;
+        store.send_messages(queue, crate::conformance::messages(4, 0)).await.expect("send");
+        let (snapshot, contents) = store.registry.read().live_bytes(log.generation());
+        assert_eq!(snapshot, 4 * SNAPSHOT_BYTES_PER_MESSAGE);
+        assert!(contents > 4 * "body 0".len() as u64, "the logged contents, {contents} bytes, include their bodies");
+
+        store.compact(log).expect("compact");
+        let (snapshot, contents) = store.registry.read().live_bytes(log.generation());
+        assert_eq!(snapshot, 4 * SNAPSHOT_BYTES_PER_MESSAGE);
+        assert_eq!(contents, 0, "the contents stay in the first generation");
     }
 
     #[tokio::test]

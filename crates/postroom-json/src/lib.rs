@@ -3,8 +3,8 @@
 //!
 //! Response documents of the server carry message bodies, and request
 //! documents of the load generator carry the bodies they send. serde_json
-//! checks every byte of a string against a table; these functions skip runs
-//! of plain bytes sixteen at a time.
+//! checks every byte of a string against a table, while these functions
+//! skip runs of plain bytes sixteen at a time.
 
 mod escape;
 mod ser;

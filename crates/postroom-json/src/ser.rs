@@ -33,8 +33,8 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
 
 struct Serializer {
     out: Vec<u8>,
-    /// A map key is being written: JSON keys are strings, so numbers and
-    /// booleans are quoted, as serde_json quotes them, and other values
+    /// Set while a map key is written. JSON keys are strings, so numbers
+    /// and booleans are quoted as serde_json quotes them, and other values
     /// fail.
     key: bool,
 }

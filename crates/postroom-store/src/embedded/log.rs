@@ -191,7 +191,7 @@ struct Current {
     /// Requests that complete once every frame appended before them is
     /// durable.
     waiters: Vec<oneshot::Sender<Result<(), StoreError>>>,
-    /// Cleared by [`Log::shutdown`].
+    /// Whether the log takes appends. [`Log::shutdown`] clears it.
     open: bool,
 }
 
@@ -219,6 +219,7 @@ struct Shared {
 }
 
 impl Shared {
+    /// Fails once a write or sync of the log has failed.
     fn check(&self) -> Result<(), StoreError> {
         if self.poisoned.load(Ordering::SeqCst) {
             Err(StoreError::Poisoned)
@@ -227,6 +228,7 @@ impl Shared {
         }
     }
 
+    /// Logs a failed write or sync and stops the store from taking more.
     fn poison(&self, error: &std::io::Error, action: &str) -> StoreError {
         tracing::error!(%error, "{action} the log failed; the store stops accepting writes");
         self.poisoned.store(true, Ordering::SeqCst);
@@ -910,6 +912,12 @@ mod tests {
         LogRecord::ResourcePut { kind: "test".into(), key: "key".into(), value: value.to_vec() }
     }
 
+    fn opened() -> (tempfile::TempDir, Log) {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let log = Log::open(directory.path(), |_, _| {}).expect("open");
+        (directory, log)
+    }
+
     fn replayed(directory: &Path) -> Vec<Vec<u8>> {
         let mut blobs = Vec::new();
         let log = Log::open(directory, |_, locations| blobs.extend(locations)).expect("reopen");
@@ -920,8 +928,7 @@ mod tests {
 
     #[tokio::test]
     async fn read_serves_unwritten_frames() {
-        let directory = tempfile::tempdir().expect("temporary directory");
-        let log = Log::open(directory.path(), |_, _| {}).expect("open");
+        let (directory, log) = opened();
 
         // Holding the writer keeps the sync thread from taking the frames.
         let writer = log.shared.writer.lock();
@@ -959,8 +966,8 @@ mod tests {
 
     #[tokio::test]
     async fn sync_covers_queued_requests() {
-        let directory = tempfile::tempdir().expect("temporary directory");
-        let log = Log::open(directory.path(), |_, _| {}).expect("open");
+        let (directory, log) = opened();
+        // Holding the writer keeps the sync thread from taking the frames.
         let writer = log.shared.writer.lock();
         let tickets: Vec<Ticket> = (0..20u8).map(|index| log.append(&record(&[index]), &[vec![index]]).0).collect();
         let barrier = log.barrier();
@@ -976,13 +983,10 @@ mod tests {
 
     #[tokio::test]
     async fn start_generation_writes_pending_frames() {
-        let directory = tempfile::tempdir().expect("temporary directory");
-        let log = Log::open(directory.path(), |_, _| {}).expect("open");
-        let writer = log.shared.writer.lock();
+        let (_directory, log) = opened();
         let (ticket, at) = log.append(&record(b"a"), &[b"before".to_vec()]);
-        // The sync thread is held, so the frame is still buffered when the
-        // generation changes; start_generation waits for the writer.
-        drop(writer);
+        // Either the sync thread or start_generation writes the frame, and
+        // the old generation must keep it readable in both cases.
         log.start_generation(|writer| writer.push(&record(b"snapshot"), NO_BLOBS).map(|_| ())).expect("new generation");
         ticket.wait().await.expect("durable");
         assert_eq!(log.generation(), 2);

@@ -118,6 +118,7 @@ pub struct EmbeddedStore {
     log: Option<Log>,
     data_dir: Option<PathBuf>,
     next_nonce: AtomicU64,
+    /// When the log starts new generations. Tests use smaller sizes.
     policy: CompactionPolicy,
     /// Size of the current generation at which the compaction policy is
     /// checked next.
@@ -167,8 +168,8 @@ impl EmbeddedStore {
 
     /// Starts a new log generation with a snapshot when the current one is
     /// mostly dead, or too long to replay ([`CompactionPolicy`]). Every
-    /// change that writes to the log calls it; it returns at once until the
-    /// current generation has grown enough since the last check.
+    /// change that writes to the log calls it, and it returns at once until
+    /// the current generation has grown enough since the last check.
     pub fn compact_if_needed(&self) {
         let Some(log) = &self.log else { return };
         if log.bytes() < self.next_compaction_check.load(Ordering::Relaxed) {
@@ -1440,9 +1441,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn check_moves_past_live_generation() {
+    async fn check_compacts_once() {
         let directory = tempfile::tempdir().expect("temporary directory");
-        let store = small_store(directory.path());
+        let mut store = small_store(directory.path());
         let log = store.log.as_ref().expect("durable store");
         let queue = crate::conformance::create(&store, &key("orders")).await;
         for _ in 0..600 {
@@ -1456,12 +1457,24 @@ mod tests {
         let generation = log.generation();
         assert!(generation > 1, "churn starts new generations");
 
-        // The check that just ran moved the next one past the current size.
+        // A forced check leaves a generation below the minimum size alone,
+        // and moves the next check past its size.
         store.next_compaction_check.store(0, Ordering::Relaxed);
         store.compact_if_needed();
         store.compact_if_needed();
-        assert_eq!(log.generation(), generation, "a generation that is not mostly dead stays");
+        assert_eq!(log.generation(), generation, "a generation that is not due stays");
         assert!(store.next_compaction_check.load(Ordering::Relaxed) > log.bytes());
+
+        // Without a minimum size, the dead generation is due: one check
+        // starts a new one and moves the next check past its size.
+        store.policy.min_bytes = 0;
+        store.next_compaction_check.store(0, Ordering::Relaxed);
+        let log = store.log.as_ref().expect("durable store");
+        store.compact_if_needed();
+        assert_eq!(log.generation(), generation + 1);
+        assert!(store.next_compaction_check.load(Ordering::Relaxed) > log.bytes());
+        store.compact_if_needed();
+        assert_eq!(log.generation(), generation + 1, "a second check right after starts nothing");
     }
 
     #[tokio::test]

@@ -91,6 +91,14 @@ pub struct LoadOptions {
     #[arg(long)]
     pub queue_name: Option<String>,
 
+    /// Messages sent but not yet received at which producers pause until
+    /// consumers catch up (cycle, fifo, fifo-hot). The default, 0, runs
+    /// producers open loop, so a server that accepts sends faster than it
+    /// delivers builds a backlog. A bound keeps the queue short, and
+    /// end-to-end latency then measures delivery, not the backlog's age.
+    #[arg(long, default_value_t = 0)]
+    pub max_backlog: u64,
+
     /// Message groups of the FIFO queue (fifo).
     #[arg(long, default_value_t = 100)]
     pub groups: u32,

@@ -11,12 +11,18 @@ use std::process::{Child, Command, Stdio};
 /// Runs `postroom bench <scenario>` for one second against `endpoint` and
 /// returns the JSON report.
 fn bench(scenario: &str, endpoint: &str, server_pid: u32) -> Value {
+    bench_with(scenario, endpoint, server_pid, &[])
+}
+
+/// Runs `bench` with extra options.
+fn bench_with(scenario: &str, endpoint: &str, server_pid: u32, extra: &[&str]) -> Value {
     let directory = tempfile::tempdir().expect("temporary directory");
     let json = directory.path().join("report.json");
     let output = Command::new(env!("CARGO_BIN_EXE_postroom"))
         .args(["bench", scenario, "--endpoint", endpoint, "--duration", "1", "--warmup", "0.2"])
         .args(["--concurrency", "4", "--quiet", "--server-pid", &server_pid.to_string(), "--json"])
         .arg(&json)
+        .args(extra)
         .output()
         .expect("run postroom bench");
     assert!(
@@ -81,6 +87,21 @@ async fn send_deletes_its_queue() {
 
     let queues = server.client().list_queues().send().await.expect("ListQueues");
     assert!(queues.queue_urls().is_empty(), "queues left behind: {:?}", queues.queue_urls());
+}
+
+#[test]
+fn cycle_bounds_its_backlog() {
+    let server = Server::start(Options { in_memory: true, manual_clock: false });
+    let report = bench_with("cycle", &server.endpoint(), server.pid(), &["--max-backlog", "50"]);
+    assert_eq!(report["errors"], serde_json::json!({}), "errors: {}", report["errors"]);
+    let sent = count(&report, "messages_sent");
+    let received = count(&report, "messages_received");
+    assert!(received > 0, "nothing received: {report}");
+    // The backlog grows by sent - received over the window, and it never
+    // passes the bound plus one batch from each of the two producers.
+    assert!(sent <= received + 50 + 2 * 10, "sent {sent}, received {received}");
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("producers pause while 50 messages are sent but not received"), "notes: {notes}");
 }
 
 /// A `postroom bench null-server` process, stopped on drop.

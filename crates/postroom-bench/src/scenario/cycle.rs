@@ -7,6 +7,7 @@ use crate::runner::{Run, Stats};
 use crate::sqs::{self, BatchOutput, DeleteEntry, DeleteMessageBatch, ReceiveMessage, ReceiveMessageOutput};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Messages per ReceiveMessage, the SQS maximum.
 const RECEIVE_BATCH: u32 = 10;
@@ -17,14 +18,17 @@ const RECEIVE_BATCH: u32 = 10;
 pub async fn cycle(run: Arc<Run>, queue_url: Arc<str>, groups: Option<u32>) -> Stats {
     let producers = (run.options.concurrency / 2).max(1);
     let consumers = run.options.concurrency.saturating_sub(producers).max(1);
+    let received = Arc::new(Notify::new());
     let mut tasks = Vec::new();
     for index in 0..producers {
         let run = run.clone();
         let queue_url = queue_url.clone();
+        let received = received.clone();
         tasks.push(tokio::spawn(async move {
             let mut client = run.client(index);
             let mut stats = Stats::default();
             while !run.finished() {
+                wait_for_room(&run, &received).await;
                 send_one_batch(&run, &mut client, &mut stats, &queue_url, groups).await;
             }
             stats
@@ -33,19 +37,47 @@ pub async fn cycle(run: Arc<Run>, queue_url: Arc<str>, groups: Option<u32>) -> S
     for index in producers..producers + consumers {
         let run = run.clone();
         let queue_url = queue_url.clone();
-        tasks.push(tokio::spawn(async move { consume(&run, &queue_url, index).await }));
+        let received = received.clone();
+        tasks.push(tokio::spawn(async move { consume(&run, &queue_url, index, &received).await }));
     }
     super::join_all(tasks).await
 }
 
+/// Waits while `--max-backlog` messages are sent but not received. The
+/// measurement's end also releases the wait, so that no producer outlives
+/// it.
+async fn wait_for_room(run: &Run, received: &Notify) {
+    let limit = run.options.max_backlog;
+    if limit == 0 {
+        return;
+    }
+    loop {
+        // Registered before the check, so that a receive between the check
+        // and the wait still wakes this producer.
+        let notified = received.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let sent = run.counters.sent.load(Ordering::Relaxed);
+        let backlog = sent.saturating_sub(run.counters.received.load(Ordering::Relaxed));
+        if backlog < limit || run.finished() {
+            return;
+        }
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep_until(run.end.into()) => {}
+        }
+    }
+}
+
 /// Receives and deletes until the measurement ends; a receive still
 /// waiting then is abandoned.
-async fn consume(run: &Run, queue_url: &str, index: usize) -> Stats {
+async fn consume(run: &Run, queue_url: &str, index: usize, received: &Notify) -> Stats {
     let mut client = run.client(index);
     let mut stats = Stats::default();
     while !run.finished() {
         let handles = receive(run, &mut client, &mut stats, queue_url, run.options.wait_time_seconds).await;
         if !handles.is_empty() {
+            received.notify_waiters();
             delete(run, &mut client, &mut stats, queue_url, handles).await;
         }
     }

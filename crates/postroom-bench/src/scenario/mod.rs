@@ -251,8 +251,14 @@ fn add_notes(report: &mut Report, scenario: Scenario, options: &LoadOptions, sta
             if scenario == Scenario::Fifo {
                 report.notes.push(format!("{} message groups", options.groups));
             }
-            // Producers run open loop, so a server that accepts sends faster
-            // than it delivers builds a backlog whose age the latency shows.
+            if options.max_backlog > 0 {
+                report
+                    .notes
+                    .push(format!("producers pause while {} messages are sent but not received", options.max_backlog));
+            }
+            // Without the bound, or with a large one, a server that accepts
+            // sends faster than it delivers builds a backlog whose age the
+            // latency shows.
             if stats.messages_sent > stats.messages_received + stats.messages_received / 20 {
                 report.notes.push(format!(
                     "{} messages sent but not received in the window: a backlog grew, so end-to-end latency includes queueing time",

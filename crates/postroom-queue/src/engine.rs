@@ -167,7 +167,7 @@ impl QueueEngine {
         }
     }
 
-    pub async fn get_queue(&self, key: &QueueKey) -> Result<QueueRecord, EngineError> {
+    pub async fn get_queue(&self, key: &QueueKey) -> Result<Arc<QueueRecord>, EngineError> {
         self.store.get_queue(key).await?.ok_or(EngineError::QueueNotFound)
     }
 

@@ -10,6 +10,7 @@ use postroom_queue::{MoveTaskError, MoveTaskStatus, StartMoveTask};
 use postroom_store::{MoveTaskRecord, QueueRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::sync::Arc;
 
 /// Fastest rate a task accepts, in messages per second.
 const MAX_MESSAGES_PER_SECOND: i64 = 500;
@@ -119,7 +120,7 @@ fn task_error(error: MoveTaskError) -> SqsError {
 }
 
 impl SqsService {
-    async fn queue_by_arn(&self, arn: &str, parameter: &str) -> Result<QueueRecord, SqsError> {
+    async fn queue_by_arn(&self, arn: &str, parameter: &str) -> Result<Arc<QueueRecord>, SqsError> {
         let key = parse_queue_arn(arn).ok_or_else(|| not_found(parameter))?;
         self.engine.store().get_queue(&key).await.map_err(SqsError::internal)?.ok_or_else(|| not_found(parameter))
     }
@@ -163,7 +164,11 @@ impl SqsService {
                 ));
             }
         }
-        let start = StartMoveTask { source, destination, max_messages_per_second: rate.map(|r| r as u32) };
+        let start = StartMoveTask {
+            source: QueueRecord::clone(&source),
+            destination: destination.as_deref().cloned(),
+            max_messages_per_second: rate.map(|r| r as u32),
+        };
         let task = self.engine.start_move_task(start).await.map_err(task_error)?;
         Ok(StartMessageMoveTaskOutput { task_handle: task_handle(&task) })
     }

@@ -246,7 +246,7 @@ impl SqsService {
 
     pub(crate) async fn list_queue_tags(&self, context: &RequestContext, input: QueueUrlInput) -> Result<TagsOutput, SqsError> {
         let queue = self.resolve(context, input.queue_url.as_deref()).await?;
-        Ok(TagsOutput { tags: queue.tags })
+        Ok(TagsOutput { tags: queue.tags.clone() })
     }
 
     /// Adds a statement to the queue policy. Postroom stores the policy but

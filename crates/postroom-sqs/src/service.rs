@@ -88,7 +88,7 @@ impl SqsService {
     ///
     /// The URL must end in `/<account>/<name>`; its host is not checked, so
     /// URLs built for another host name of this server work too.
-    pub(crate) async fn resolve(&self, context: &RequestContext, queue_url: Option<&str>) -> Result<QueueRecord, SqsError> {
+    pub(crate) async fn resolve(&self, context: &RequestContext, queue_url: Option<&str>) -> Result<Arc<QueueRecord>, SqsError> {
         let url = queue_url.ok_or_else(|| SqsError::missing_parameter("QueueUrl"))?;
         let key = parse_queue_url(url, &context.region).ok_or_else(|| {
             SqsError::new(ErrorKind::InvalidAddress, format!("The address {url} is not valid for this endpoint."))

@@ -115,7 +115,7 @@ async fn create_is_idempotent(store: &dyn Store) {
     let again = store.create_queue(request).await.expect("create again");
     assert_eq!(again, CreateQueueOutcome::Exists(created.clone()));
     let fetched = store.get_queue(&key("orders")).await.expect("get");
-    assert_eq!(fetched, Some(created));
+    assert_eq!(fetched.as_deref(), Some(&created));
     assert_eq!(store.get_queue(&key("Orders")).await.expect("get"), None, "names are case-sensitive");
 }
 

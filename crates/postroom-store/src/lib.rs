@@ -25,6 +25,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A backend that keeps queues and their messages.
 ///
@@ -71,7 +72,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<QueueRecord>, StoreError>;
 
-    async fn get_queue(&self, key: &QueueKey) -> Result<Option<QueueRecord>, StoreError>;
+    /// Returns the queue's record, shared with the store's copy where it
+    /// keeps one in memory.
+    async fn get_queue(&self, key: &QueueKey) -> Result<Option<Arc<QueueRecord>>, StoreError>;
 
     /// Lists the queues of one account and region whose names start with
     /// `prefix` and sort after `after`, in name order, at most `limit`.

@@ -69,7 +69,7 @@ const SNAPSHOT_BYTES_PER_MESSAGE: u64 = 96;
 const RELOCATION_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 
 struct QueueEntry {
-    record: Mutex<QueueRecord>,
+    record: Mutex<Arc<QueueRecord>>,
     state: Mutex<QueueState>,
 }
 
@@ -340,12 +340,12 @@ impl Registry {
                 self.next_queue_id = self.next_queue_id.max(record.id.0 + 1);
                 self.tombstones.remove(&record.key);
                 if let Some(entry) = self.queues.get(&record.id) {
-                    *entry.record.lock() = record;
+                    *entry.record.lock() = Arc::new(record);
                 } else {
                     self.ids.insert(record.key.clone(), record.id);
                     self.queues.insert(
                         record.id,
-                        Arc::new(QueueEntry { record: Mutex::new(record), state: Mutex::new(QueueState::new()) }),
+                        Arc::new(QueueEntry { record: Mutex::new(Arc::new(record)), state: Mutex::new(QueueState::new()) }),
                     );
                 }
             }
@@ -540,7 +540,7 @@ impl Registry {
         let mut entries: Vec<_> = self.queues.values().collect();
         entries.sort_by_key(|entry| entry.record.lock().id);
         for entry in entries {
-            let record = entry.record.lock().clone();
+            let record = QueueRecord::clone(&entry.record.lock());
             let queue = record.id;
             writer.push(&LogRecord::QueuePut(record), NO_BLOBS)?;
             let state = entry.state.lock();
@@ -614,7 +614,7 @@ impl Store for EmbeddedStore {
         {
             let mut registry = self.registry.write();
             if let Some(id) = registry.ids.get(&request.key) {
-                let record = registry.queues[id].record.lock().clone();
+                let record = QueueRecord::clone(&registry.queues[id].record.lock());
                 return Ok(CreateQueueOutcome::Exists(record));
             }
             if let Some(&deleted_at) = registry.tombstones.get(&request.key) {
@@ -647,7 +647,7 @@ impl Store for EmbeddedStore {
             let Some(&id) = registry.ids.get(key) else {
                 return Ok(None);
             };
-            record = registry.queues[&id].record.lock().clone();
+            record = QueueRecord::clone(&registry.queues[&id].record.lock());
             let change = LogRecord::QueueDeleted { id, key: key.clone(), deleted_at: now };
             ticket = self.append(|| LogRecord::QueueDeleted { id, key: key.clone(), deleted_at: now });
             registry.replay(change, &[]);
@@ -656,7 +656,7 @@ impl Store for EmbeddedStore {
         Ok(Some(record))
     }
 
-    async fn get_queue(&self, key: &QueueKey) -> Result<Option<QueueRecord>, StoreError> {
+    async fn get_queue(&self, key: &QueueKey) -> Result<Option<Arc<QueueRecord>>, StoreError> {
         let registry = self.registry.read();
         Ok(registry.ids.get(key).map(|id| registry.queues[id].record.lock().clone()))
     }
@@ -677,12 +677,12 @@ impl Store for EmbeddedStore {
             .filter(|key| after.is_none_or(|after| key.name.as_str() > after))
             .collect();
         names.sort();
-        Ok(names.into_iter().take(limit).map(|key| registry.queues[&registry.ids[key]].record.lock().clone()).collect())
+        Ok(names.into_iter().take(limit).map(|key| QueueRecord::clone(&registry.queues[&registry.ids[key]].record.lock())).collect())
     }
 
     async fn all_queues(&self) -> Result<Vec<QueueRecord>, StoreError> {
         let registry = self.registry.read();
-        let mut records: Vec<QueueRecord> = registry.queues.values().map(|entry| entry.record.lock().clone()).collect();
+        let mut records: Vec<QueueRecord> = registry.queues.values().map(|entry| QueueRecord::clone(&entry.record.lock())).collect();
         records.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(records)
     }
@@ -696,8 +696,8 @@ impl Store for EmbeddedStore {
                 return Ok(None);
             };
             let mut current = registry.queues[id].record.lock();
-            current.apply(update);
-            record = current.clone();
+            Arc::make_mut(&mut current).apply(update);
+            record = QueueRecord::clone(&current);
             ticket = self.append(|| LogRecord::QueuePut(record.clone()));
         }
         self.settle(ticket).await?;

@@ -329,7 +329,7 @@ impl Store for PostgresStore {
         Ok(Some(record))
     }
 
-    async fn get_queue(&self, key: &QueueKey) -> Result<Option<QueueRecord>, StoreError> {
+    async fn get_queue(&self, key: &QueueKey) -> Result<Option<Arc<QueueRecord>>, StoreError> {
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -338,7 +338,7 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(db_error)?;
-        row.as_ref().map(Self::queue_from_row).transpose()
+        Ok(row.as_ref().map(Self::queue_from_row).transpose()?.map(Arc::new))
     }
 
     async fn list_queues(

@@ -12,7 +12,7 @@ mod queue_state;
 
 use crate::*;
 use async_trait::async_trait;
-use log::{Claim, DeduplicationEntry, Location, Log, LogRecord, SnapshotWriter, Ticket, NO_BLOBS};
+use log::{Blob, Claim, DeduplicationEntry, Location, Log, LogRecord, SnapshotWriter, Ticket, NO_BLOBS};
 use parking_lot::{Mutex, RwLock};
 use queue_state::{Content, MessageMeta, QueueState, ReceiptCheck, StoredMessage};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -253,7 +253,7 @@ impl EmbeddedStore {
         state: &mut QueueState,
         record: impl FnOnce() -> LogRecord,
         seqs: impl IntoIterator<Item = u64>,
-        contents: &[Arc<MessageContent>],
+        contents: &[impl Blob],
     ) -> Ticket {
         let Some(log) = &self.log else {
             return Ticket::Ready;
@@ -278,6 +278,38 @@ impl EmbeddedStore {
                 read_content(log, *location)
             }
         }
+    }
+
+    /// Returns the contents of several messages, in order. Contents in the
+    /// log are read together, which merges the reads of adjacent ones.
+    fn contents(&self, contents: &[&Content]) -> Result<Vec<Arc<MessageContent>>, StoreError> {
+        let locations: Vec<Location> = contents
+            .iter()
+            .filter_map(|content| match content {
+                Content::Logged(location) => Some(*location),
+                Content::Memory(_) => None,
+            })
+            .collect();
+        let mut logged = Vec::with_capacity(locations.len());
+        if !locations.is_empty() {
+            let log = self
+                .log
+                .as_ref()
+                .ok_or_else(|| StoreError::Io("a message points into the log, but the store has no log".into()))?;
+            for (bytes, location) in log.read_many(&locations)?.into_iter().zip(&locations) {
+                logged.push(decode_content(&bytes, *location)?);
+            }
+        }
+        let mut logged = logged.into_iter();
+        contents
+            .iter()
+            .map(|content| match content {
+                Content::Memory(content) => Ok(content.clone()),
+                Content::Logged(_) => {
+                    logged.next().ok_or_else(|| StoreError::Io("a message content was not read back".into()))
+                }
+            })
+            .collect()
     }
 
     /// Removes messages from one queue and inserts them into another, with
@@ -327,10 +359,16 @@ impl EmbeddedStore {
 }
 
 fn read_content(log: &Log, location: Location) -> Result<Arc<MessageContent>, StoreError> {
-    let bytes = log.read(location)?;
-    bincode::deserialize(&bytes)
-        .map(Arc::new)
-        .map_err(|error| StoreError::Io(format!("a message content in the log cannot be decoded: {error}")))
+    decode_content(&log.read(location)?, location)
+}
+
+fn decode_content(bytes: &[u8], location: Location) -> Result<Arc<MessageContent>, StoreError> {
+    bincode::deserialize(bytes).map(Arc::new).map_err(|error| {
+        StoreError::Io(format!(
+            "the message content at offset {} of log generation {} cannot be decoded: {error}",
+            location.offset, location.generation
+        ))
+    })
 }
 
 impl Registry {
@@ -345,7 +383,10 @@ impl Registry {
                     self.ids.insert(record.key.clone(), record.id);
                     self.queues.insert(
                         record.id,
-                        Arc::new(QueueEntry { record: Mutex::new(Arc::new(record)), state: Mutex::new(QueueState::new()) }),
+                        Arc::new(QueueEntry {
+                            record: Mutex::new(Arc::new(record)),
+                            state: Mutex::new(QueueState::new()),
+                        }),
                     );
                 }
             }
@@ -677,12 +718,17 @@ impl Store for EmbeddedStore {
             .filter(|key| after.is_none_or(|after| key.name.as_str() > after))
             .collect();
         names.sort();
-        Ok(names.into_iter().take(limit).map(|key| QueueRecord::clone(&registry.queues[&registry.ids[key]].record.lock())).collect())
+        Ok(names
+            .into_iter()
+            .take(limit)
+            .map(|key| QueueRecord::clone(&registry.queues[&registry.ids[key]].record.lock()))
+            .collect())
     }
 
     async fn all_queues(&self) -> Result<Vec<QueueRecord>, StoreError> {
         let registry = self.registry.read();
-        let mut records: Vec<QueueRecord> = registry.queues.values().map(|entry| QueueRecord::clone(&entry.record.lock())).collect();
+        let mut records: Vec<QueueRecord> =
+            registry.queues.values().map(|entry| QueueRecord::clone(&entry.record.lock())).collect();
         records.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(records)
     }
@@ -708,16 +754,26 @@ impl Store for EmbeddedStore {
         let entry = self.queue(queue)?;
         let ticket;
         let mut outcomes = Vec::with_capacity(messages.len());
+        let logging = self.log.is_some();
+        // Encoded before the queue's lock is taken, which receives and
+        // deletes of the queue wait for.
+        let mut encoded = Vec::with_capacity(if logging { messages.len() } else { 0 });
+        if logging {
+            for message in &messages {
+                encoded.push(log::encode_blob(&message.content)?);
+            }
+        }
+        let mut encoded = encoded.into_iter();
         {
             let registry = self.registry.read();
             if !registry.queues.contains_key(&queue) {
                 return Err(StoreError::QueueNotFound(queue));
             }
             let mut state = entry.state.lock();
-            let logging = self.log.is_some();
             let mut metas = Vec::new();
             let mut contents = Vec::with_capacity(messages.len());
             for message in messages {
+                let blob = encoded.next();
                 if let Some(deduplication) = &message.deduplication {
                     if let Some(original) = state.find_duplicate(&deduplication.key, message.content.sent_at) {
                         outcomes.push(SendOutcome::Duplicate {
@@ -749,7 +805,7 @@ impl Store for EmbeddedStore {
                     metas.push(stored.meta(deduplication.clone()));
                 }
                 state.insert(stored, deduplication);
-                contents.push(message.content);
+                contents.push(blob.unwrap_or_default());
                 outcomes.push(SendOutcome::Enqueued { seq });
             }
             // Duplicates only: the response relies on the originals, which
@@ -871,20 +927,32 @@ impl Store for EmbeddedStore {
             if let Some(id) = request.attempt_id.filter(|_| !claims.is_empty()) {
                 state.record_attempt(id, request.now, claims.clone());
             }
+            let mut received = Vec::with_capacity(claims.len());
             for claim in &claims {
                 if let Some(message) = state.get(claim.seq) {
-                    outcome.messages.push(ReceivedMessage {
-                        seq: claim.seq,
-                        content: self.content(&message.content)?,
-                        receipt: Receipt { seq: claim.seq, nonce: claim.nonce },
-                        receive_count: message.receive_count,
-                        first_received_at: message.first_received_at.unwrap_or(request.now),
-                    });
+                    let first_received_at = message.first_received_at.unwrap_or(request.now);
+                    received.push((claim, message.content.clone(), message.receive_count, first_received_at));
                 }
             }
             // A zero visibility timeout leaves the messages receivable.
             state.promote(request.now);
             outcome.next_visible_at = state.next_visible_at();
+            // Contents never change once written, and the registry lock
+            // keeps a compaction from retiring their files, so the reads
+            // need not block the queue.
+            drop(state);
+            drop(target);
+            let places: Vec<&Content> = received.iter().map(|(_, content, _, _)| content).collect();
+            let contents = self.contents(&places)?;
+            for ((claim, _, receive_count, first_received_at), content) in received.into_iter().zip(contents) {
+                outcome.messages.push(ReceivedMessage {
+                    seq: claim.seq,
+                    content,
+                    receipt: Receipt { seq: claim.seq, nonce: claim.nonce },
+                    receive_count,
+                    first_received_at,
+                });
+            }
         }
         for ticket in tickets {
             self.settle(ticket).await?;

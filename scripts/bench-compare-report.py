@@ -40,12 +40,22 @@ def read_key_values(path):
 
 
 def load_reports(results):
-    reports = {}
-    for path in results.glob("*.json"):
+    """Reads the JSON reports by (target, scenario). Of a scenario run in
+    several rounds, keeps the run with the median messages/s and records
+    every round's figure in its "rounds" list."""
+    runs = {}
+    for path in sorted(results.glob("*.json")):
         if path.name.endswith("-startup.json"):
             continue
         report = json.loads(path.read_text())
-        reports[(report["label"], report["scenario"])] = report
+        report["stem"] = path.name[: -len(".json")]
+        runs.setdefault((report["label"], report["scenario"]), []).append(report)
+    reports = {}
+    for key, found in runs.items():
+        found.sort(key=lambda report: report["messages_per_second"])
+        median = found[(len(found) - 1) // 2]
+        median["rounds"] = [report["messages_per_second"] for report in found]
+        reports[key] = median
     return reports
 
 
@@ -155,6 +165,19 @@ def server_peak_rss(report):
     return sum(server["peak_rss_mib"] for server in report["servers"])
 
 
+def scenario_table(reports, targets, cell):
+    """A table with a row per scenario and a column per target, whose cells
+    `cell` formats from the report."""
+    rows = []
+    for scenario in SCENARIOS:
+        row = [f"`{scenario}`"]
+        for target in targets:
+            report = reports.get((target, scenario))
+            row.append(cell(report) if report else "–")
+        rows.append(row)
+    return table(["scenario"] + [f"`{t}`" for t in targets], rows)
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -216,8 +239,9 @@ def main():
         "`postroom bench` over HTTP/1.1 keep-alive connections on 127.0.0.1, with AWS JSON 1.0 "
         "requests signed with SigV4 as the AWS SDKs sign them. Each scenario runs on a freshly "
         "started server. The load generator runs on the same machine as the server, so both share "
-        "its cores. Figures are from one run, not averages of several; expect a few percent of "
-        "noise between runs and more where other work ran on the machine (see the load averages).\n"
+        "its cores. Timed scenarios run in rounds, each target once per round, and each figure comes from "
+        "the round with the median messages/s; the throughput section gives the spread of the rounds. Expect "
+        "more noise where other work ran on the machine (see the load averages).\n"
     )
 
     write("## Targets\n")
@@ -290,23 +314,21 @@ def main():
 
     write("## Throughput\n")
     write("Messages per second (received for cycle, latency and FIFO; sent for the send scenarios).\n")
-    rows = []
-    for scenario in SCENARIOS:
-        row = [f"`{scenario}`"]
-        for target in targets:
-            report = reports.get((target, scenario))
-            row.append(number(report["messages_per_second"]) if report else "–")
-        rows.append(row)
-    write(table(["scenario"] + [f"`{t}`" for t in targets], rows))
+    write(scenario_table(reports, targets, lambda report: number(report["messages_per_second"])))
+    rounds = machine.get("rounds", "1")
+    if rounds != "1":
+        write(
+            f"\nEach figure is the median of {rounds} rounds, in which every target ran every scenario once in "
+            "turn. The lowest and highest of the rounds:\n"
+        )
+
+        def spread(report):
+            low, high = report["rounds"][0], report["rounds"][-1]
+            return f"{number(low)} – {number(high)}" if len(report["rounds"]) > 1 else "–"
+
+        write(scenario_table(reports, targets, spread))
     write("\nRequests per second.\n")
-    rows = []
-    for scenario in SCENARIOS:
-        row = [f"`{scenario}`"]
-        for target in targets:
-            report = reports.get((target, scenario))
-            row.append(number(report["requests_per_second"]) if report else "–")
-        rows.append(row)
-    write(table(["scenario"] + [f"`{t}`" for t in targets], rows))
+    write(scenario_table(reports, targets, lambda report: number(report["requests_per_second"])))
     write("")
 
     write("## Latency\n")
@@ -422,7 +444,7 @@ def main():
             report = reports.get((target, scenario))
             if not report:
                 continue
-            postgres_cpu = read_float(results / f"{target}-{scenario}.postgres-cpu")
+            postgres_cpu = read_float(results / f"{report['stem']}.postgres-cpu")
             rows.append([f"`{target}`", f"`{scenario}`", bound_of(report, postgres_cpu, cores)])
     write(table(["target", "scenario", "reading"], rows))
     write("")

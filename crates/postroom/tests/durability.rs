@@ -101,6 +101,48 @@ async fn sigterm_stops_cleanly_and_keeps_data() {
 }
 
 #[tokio::test]
+async fn second_server_on_a_data_directory_fails() {
+    if common::postgres_url().is_some() {
+        // On PostgreSQL the data directory contains no store.
+        return;
+    }
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let server = Server::start_in(directory.path(), DURABLE);
+    let client = server.client();
+    let url = client.create_queue().queue_name("orders").send().await.expect("create").queue_url().expect("url").to_string();
+    client.send_message().queue_url(&url).message_body("first").send().await.expect("send");
+
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_postroom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-level", "warn", "--data-dir"])
+        .arg(directory.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start a second server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("poll the second server") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            panic!("a second server on the same data directory kept running");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(!status.success(), "exit status {status}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr is piped"), &mut stderr).expect("read stderr");
+    assert!(stderr.contains("is already in use"), "stderr: {stderr}");
+
+    client.send_message().queue_url(&url).message_body("second").send().await.expect("send after the second start");
+    let received = client.receive_message().queue_url(&url).max_number_of_messages(10).send().await.expect("receive");
+    let mut bodies: Vec<&str> = received.messages().iter().filter_map(|message| message.body()).collect();
+    bodies.sort_unstable();
+    assert_eq!(bodies, ["first", "second"]);
+}
+
+#[tokio::test]
 async fn sigterm_ends_long_polls() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let mut server = Server::start_in(directory.path(), Options { in_memory: true, manual_clock: true });

@@ -60,6 +60,10 @@ const READ_GAP_BYTES: u64 = 4096;
 /// Maximum length of one read that [`Log::read_many`] builds from several
 /// blobs.
 const READ_SPAN_BYTES: u64 = 1024 * 1024;
+/// File in the data directory whose lock marks the store as open. A second
+/// process that recovered the log while the first appends to it would cut
+/// off the frames the first is writing.
+const LOCK_FILE: &str = "LOCK";
 /// Upper bound on one frame, far above the largest valid request.
 const MAX_FRAME_LEN: u32 = 256 * 1024 * 1024;
 /// Name of the single log file of format version 1.
@@ -252,6 +256,9 @@ pub(crate) struct Log {
     /// Bytes in the current generation, for the compaction policy.
     bytes: AtomicU64,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The locked [`LOCK_FILE`], released by [`Log::shutdown`] or when the
+    /// process ends.
+    lock: Mutex<Option<File>>,
 }
 
 impl Log {
@@ -261,6 +268,7 @@ impl Log {
     pub fn open(directory: &Path, mut apply: impl FnMut(LogRecord, Vec<Location>)) -> Result<Self, StoreError> {
         let open_error = |error: std::io::Error| StoreError::Open(format!("{}: {error}", directory.display()));
         std::fs::create_dir_all(directory).map_err(open_error)?;
+        let lock = lock_directory(directory)?;
         if directory.join(VERSION_1_FILE).exists() {
             return Err(StoreError::Open(format!(
                 "{} holds a store of format version 1 ({VERSION_1_FILE}), written by an earlier development \
@@ -354,6 +362,7 @@ impl Log {
             files: RwLock::new(files),
             bytes: AtomicU64::new(end),
             thread: Mutex::new(Some(thread)),
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -581,6 +590,32 @@ impl Log {
         }
         if let Err(error) = self.shared.current.lock().file.sync_all() {
             tracing::error!(%error, "final sync of the log failed");
+        }
+        // Closing the file releases its lock.
+        self.lock.lock().take();
+    }
+}
+
+/// Takes the lock of the data directory, or fails when another process
+/// holds it.
+fn lock_directory(directory: &Path) -> Result<File, StoreError> {
+    let path = directory.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|error| StoreError::Open(format!("{}: {error}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Open(format!(
+            "{} is already in use: another process holds the lock on {}. Stop that server or choose another data directory",
+            directory.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(StoreError::Open(format!("locking {} failed: {error}", path.display())))
         }
     }
 }
@@ -1070,6 +1105,17 @@ mod tests {
         assert!(error.to_string().contains("damaged"), "{error}");
         assert_eq!(log.read(at[0]).expect("the first blob is intact"), b"first");
         log.shutdown();
+    }
+
+    #[test]
+    fn one_process_opens_a_directory_at_a_time() {
+        let (directory, log) = opened();
+        let error = Log::open(directory.path(), |_, _| {}).err().expect("a second open fails");
+        assert!(error.to_string().contains("is already in use"), "{error}");
+
+        log.shutdown();
+        let reopened = Log::open(directory.path(), |_, _| {}).expect("open after shutdown");
+        reopened.shutdown();
     }
 
     #[tokio::test]

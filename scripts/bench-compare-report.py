@@ -166,8 +166,8 @@ def server_peak_rss(report):
 
 
 def scenario_table(reports, targets, cell):
-    """A table with a row per scenario and a column per target, whose cells
-    `cell` formats from the report."""
+    """Builds a table with a row per scenario and a column per target, whose
+    cells `cell` formats from the report."""
     rows = []
     for scenario in SCENARIOS:
         row = [f"`{scenario}`"]

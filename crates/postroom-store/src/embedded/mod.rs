@@ -805,6 +805,8 @@ impl Store for EmbeddedStore {
                     metas.push(stored.meta(deduplication.clone()));
                 }
                 state.insert(stored, deduplication);
+                // Without a log nothing was encoded, and the empty blobs
+                // go unused.
                 contents.push(blob.unwrap_or_default());
                 outcomes.push(SendOutcome::Enqueued { seq });
             }

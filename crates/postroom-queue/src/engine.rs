@@ -207,7 +207,9 @@ impl QueueEngine {
         let per_group = queue.attributes.get("DeduplicationScope").is_some_and(|v| v == "messageGroup");
         let now = self.clock.now();
         let mut new_messages = Vec::with_capacity(messages.len());
-        for message in messages {
+        let bodies: Vec<&[u8]> = messages.iter().map(|message| message.body.as_bytes()).collect();
+        let body_digests = digest::md5_hex_each(&bodies);
+        for (message, md5_of_body) in messages.into_iter().zip(body_digests) {
             let delay = message.delay_seconds.unwrap_or(config.delay_seconds);
             let deduplication_id = match message.message_deduplication_id {
                 Some(id) => Some(id),
@@ -225,7 +227,7 @@ impl QueueEngine {
             });
             let content = Arc::new(MessageContent {
                 message_id: uuid::Uuid::new_v4().to_string(),
-                md5_of_body: digest::md5_hex(message.body.as_bytes()),
+                md5_of_body,
                 md5_of_message_attributes: digest::md5_of_attributes(&message.message_attributes),
                 md5_of_message_system_attributes: digest::md5_of_attributes(&message.system_attributes),
                 body: message.body,

@@ -27,8 +27,9 @@
 //! lock that orders their change. Durability comes in batches (group
 //! commit) that the requests run themselves. A request that appends while
 //! no request has the lead takes it. When it waits for its ticket, it
-//! writes everything buffered with one positioned write, makes it durable
-//! with one `fdatasync`, and completes the tickets of the batch. Requests
+//! yields once so that requests ready to run can append too, writes
+//! everything buffered with one positioned write, makes it durable with
+//! one `fdatasync`, and completes the tickets of the batch. Requests
 //! that append meanwhile queue up, and the leader then hands the lead to
 //! the oldest of them, which runs the next batch. The leader blocks its
 //! Tokio worker for the write and the sync while the other workers go on.
@@ -196,10 +197,10 @@ impl Ticket {
         match self {
             Ticket::Ready => Ok(()),
             Ticket::Failed(error) => Err(error),
-            Ticket::Lead(leader) => leader.run(),
+            Ticket::Lead(leader) => leader.run().await,
             Ticket::Pending(mut follower) => match (&mut follower.receiver).await {
                 Ok(Ok(Turn::Durable)) => Ok(()),
-                Ok(Ok(Turn::Lead)) => Leader::new(follower.shared.clone()).run(),
+                Ok(Ok(Turn::Lead)) => Leader::new(follower.shared.clone()).run().await,
                 Ok(Err(error)) => Err(error),
                 Err(_) => Err(StoreError::Poisoned),
             },
@@ -228,8 +229,11 @@ impl Leader {
         Leader { shared, ran: false }
     }
 
-    /// Runs one batch, then hands the lead on.
-    fn run(mut self) -> Result<(), StoreError> {
+    /// Runs one batch, then hands the lead on. It first yields to the
+    /// scheduler once, so that requests which are ready to run append
+    /// before the batch starts and join it instead of waiting for the next.
+    async fn run(mut self) -> Result<(), StoreError> {
+        tokio::task::yield_now().await;
         let result = sync_batch(&self.shared);
         self.ran = true;
         hand_off(&self.shared);

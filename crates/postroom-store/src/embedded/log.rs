@@ -321,7 +321,7 @@ struct Writer {
 
 /// State shared by the requests and their batches. Lock order: `writer`,
 /// then `current`.
-pub(crate) struct Shared {
+struct Shared {
     current: Mutex<Current>,
     writer: Mutex<Writer>,
     /// Generation of `current`, and how many of its bytes the file holds.

@@ -190,9 +190,10 @@ pub(crate) enum Ticket {
 }
 
 impl Ticket {
-    /// Waits until the record is durable. A leading ticket writes and
-    /// syncs the batch on the calling thread, which blocks for the length
-    /// of one `fdatasync`.
+    /// Waits until the record is durable. A ticket that leads, from the
+    /// start or once the lead is handed to it, writes and syncs the batch on
+    /// the calling thread, which blocks for one write and one `fdatasync`,
+    /// and longer while a compaction writes its snapshot.
     pub async fn wait(self) -> Result<(), StoreError> {
         match self {
             Ticket::Ready => Ok(()),
@@ -242,8 +243,9 @@ impl Leader {
 }
 
 impl Drop for Leader {
-    /// Hands the lead on when the request was dropped before it waited, so
-    /// the queued requests do not wait for a batch that never runs.
+    /// Hands the lead on when the request was dropped before its batch ran
+    /// (before it waited, or while it yielded), so the queued requests do
+    /// not wait for a batch that never runs.
     fn drop(&mut self) {
         if !self.ran {
             hand_off(&self.shared);
@@ -259,7 +261,10 @@ pub(crate) struct Follower {
 
 impl Drop for Follower {
     /// Hands the lead on when it arrived after the request was dropped.
+    /// Closing the channel first makes a later `hand_off` fail to send and
+    /// try the next request, so the lead cannot arrive after the check.
     fn drop(&mut self) {
+        self.receiver.close();
         if let Ok(Ok(Turn::Lead)) = self.receiver.try_recv() {
             hand_off(&self.shared);
         }
@@ -281,8 +286,8 @@ fn hand_off(shared: &Shared) {
                 }
             }
         };
-        // A request dropped since it queued cannot lead: its record is
-        // written by whichever batch runs next.
+        // A request dropped since it queued has closed its channel and
+        // cannot lead. Its record is written by whichever batch runs next.
         if next.send(Ok(Turn::Lead)).is_ok() {
             return;
         }
@@ -310,8 +315,12 @@ struct Current {
     open: bool,
 }
 
-/// State kept between batches. It is locked while frames are written to
-/// the file, so a new generation never starts halfway through a write.
+/// State kept between batches. It is locked while a batch writes and syncs
+/// its frames, so a new generation never starts halfway through a batch
+/// and two syncs of the file never run at once. Linux reports a failed
+/// writeback once per open file, to the first `fdatasync` that checks, so
+/// a sync running beside another could succeed for frames that the other
+/// one found lost.
 struct Writer {
     /// Length of the current file, zero-filled past the written frames.
     allocated: u64,
@@ -677,11 +686,12 @@ impl Log {
     }
 
     /// Makes everything appended so far durable and completes the requests
-    /// still queued. Later appends fail.
+    /// still queued. A request that has the lead still runs its own batch,
+    /// which finds the frames written. Later appends fail.
     pub fn shutdown(&self) {
         self.shared.current.lock().open = false;
-        // This batch may run beside a leader's. Each batch syncs after its
-        // own write, so each covers the requests it completes.
+        // A leader's batch may be running: this one waits for its end on
+        // the writer lock.
         let _ = sync_batch(&self.shared);
         if let Err(error) = self.shared.current.lock().file.sync_all() {
             tracing::error!(%error, "final sync of the log failed");
@@ -776,10 +786,10 @@ fn sync_batch(shared: &Shared) -> Result<(), StoreError> {
             writer.spare = buffer;
         }
     }
-    drop(writer);
     if result.is_ok() {
         result = file.sync_data().map_err(|error| shared.poison(&error, "syncing"));
     }
+    drop(writer);
     let failed = result.is_err();
     for done in waiters {
         let _ = done.send(if failed { Err(StoreError::Poisoned) } else { Ok(Turn::Durable) });
@@ -1236,6 +1246,40 @@ mod tests {
         after.wait().await.expect("durable");
         log.shutdown();
         assert_eq!(replayed(directory.path()), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_requests_keep_the_lead_moving() {
+        let (_directory, log) = opened();
+        let log = Arc::new(log);
+        let tasks: Vec<_> = (0..600u32)
+            .map(|index| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let (ticket, _) = log.append(&record(&index.to_le_bytes()), NO_BLOBS);
+                    match index % 3 {
+                        // Dropped before it waits, as when a client disconnects.
+                        0 => drop(ticket),
+                        // Dropped after one poll, while it yields or is queued.
+                        1 => {
+                            let _ = tokio::time::timeout(std::time::Duration::ZERO, ticket.wait()).await;
+                        }
+                        _ => ticket.wait().await.expect("durable"),
+                    }
+                })
+            })
+            .collect();
+        // A lost lead leaves every later request waiting.
+        let finished = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            for task in tasks {
+                task.await.expect("request task");
+            }
+            let (last, _) = log.append(&record(b"last"), NO_BLOBS);
+            last.wait().await
+        })
+        .await;
+        finished.expect("every request completes").expect("durable");
+        log.shutdown();
     }
 
     #[tokio::test]

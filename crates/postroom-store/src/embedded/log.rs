@@ -33,9 +33,9 @@
 //! that append meanwhile queue up, and the leader then hands the lead to
 //! the oldest of them, which runs the next batch. The leader blocks its
 //! Tokio worker for the write and the sync while the other workers go on.
-//! Against a dedicated sync thread, this saves a thread wake-up and two
-//! context switches per batch: on the machine of docs/benchmarks.md,
-//! durable `SendMessage` throughput rose by about a tenth. A blob whose
+//! Against a dedicated sync thread, this saves a thread wake-up and about
+//! two context switches per batch. The notes of docs/benchmarks.md give
+//! the measured gain. A blob whose
 //! frame is still buffered is read from the buffer.
 
 use super::queue_state::MessageMeta;

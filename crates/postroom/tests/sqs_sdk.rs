@@ -39,7 +39,7 @@ async fn queue_lifecycle() {
     let found = client.get_queue_url().queue_name("orders").send().await.expect("get url");
     assert_eq!(found.queue_url(), Some(url.as_str()));
     let listed = client.list_queues().send().await.expect("list");
-    assert_eq!(listed.queue_urls(), [url.clone()]);
+    assert_eq!(listed.queue_urls(), std::slice::from_ref(&url));
 
     client.delete_queue().queue_url(&url).send().await.expect("delete");
     let missing = client.get_queue_url().queue_name("orders").send().await.expect_err("deleted");

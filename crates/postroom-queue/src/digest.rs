@@ -13,8 +13,8 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     hex(&Md5::digest(bytes))
 }
 
-/// [`md5_hex`] of each input, in order. A batch is hashed side by side
-/// where the CPU has the vector instructions for it.
+/// Returns the [`md5_hex`] of each input, in order. A batch is hashed side
+/// by side where the CPU has the vector instructions for it.
 pub fn md5_hex_each(inputs: &[&[u8]]) -> Vec<String> {
     crate::md5_lanes::digest_each(inputs).iter().map(|digest| hex(digest)).collect()
 }

@@ -35,8 +35,8 @@
 //! Tokio worker for the write and the sync while the other workers go on.
 //! Against a dedicated sync thread, this saves a thread wake-up and about
 //! two context switches per batch. The notes of docs/benchmarks.md give
-//! the measured gain. A blob whose
-//! frame is still buffered is read from the buffer.
+//! the measured gain. A blob whose frame is still buffered is read from
+//! the buffer.
 
 use super::queue_state::MessageMeta;
 use crate::{MoveTaskRecord, QueueId, QueueKey, QueueRecord, StoreError, Timestamp};
@@ -260,9 +260,9 @@ pub(crate) struct Follower {
 }
 
 impl Drop for Follower {
-    /// Hands the lead on when it arrived after the request was dropped.
-    /// Closing the channel first makes a later `hand_off` fail to send and
-    /// try the next request, so the lead cannot arrive after the check.
+    /// Hands the lead on when it reached this request before the request
+    /// could read it. Closing the channel first makes a later `hand_off`
+    /// fail to send and try the next request, so no lead arrives unread.
     fn drop(&mut self) {
         self.receiver.close();
         if let Ok(Ok(Turn::Lead)) = self.receiver.try_recv() {

@@ -8,6 +8,7 @@
 //! state is followed by a new one that starts with a snapshot.
 
 mod log;
+mod preallocation;
 mod queue_state;
 
 use crate::*;

@@ -11,7 +11,7 @@
 //! that no batch waits for them.
 //!
 //! The thread writes only the range of its job, which starts at the end of
-//! the zeros the writer knows of. The writer puts no frame in that range
+//! the zeros the writer has recorded. The writer puts no frame in that range
 //! before the thread reports the zeros under it written, so zeros never
 //! land on frames.
 
@@ -110,7 +110,8 @@ impl Preallocator {
     }
 
     /// Starts the next stretch when fewer than [`Policy::low_water`] zeros
-    /// are left ahead of `end` in a generation large enough.
+    /// are left ahead of `end`, once `end` has passed
+    /// [`Policy::start_after`].
     pub fn top_up(&self, generation: u32, path: impl FnOnce() -> PathBuf, allocated: u64, end: u64) {
         if end < self.policy.start_after || allocated.saturating_sub(end) >= self.policy.low_water {
             return;

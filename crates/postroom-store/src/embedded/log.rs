@@ -320,12 +320,14 @@ struct Current {
 
 /// State kept between batches. It is locked while a batch writes and syncs
 /// its frames, so a new generation never starts halfway through a batch
-/// and two syncs of the file never run at once. Linux reports a failed
-/// writeback once per open file, to the first `fdatasync` that checks, so
-/// a sync running beside another could succeed for frames that the other
-/// one found lost.
+/// and two syncs through the log's descriptor never run at once. Linux
+/// reports a failed writeback once per open file, to the first `fdatasync`
+/// that checks, so a sync running beside another could succeed for frames
+/// that the other one found lost. The preallocation thread syncs through a
+/// descriptor of its own.
 struct Writer {
-    /// Length of the current file, zero-filled past the written frames.
+    /// Bytes at the start of the current file that are frames or zeros.
+    /// The file can be longer while the preallocation thread writes.
     allocated: u64,
     /// The emptied buffer of the last batch, reused for the next one.
     spare: Vec<u8>,
@@ -1357,14 +1359,23 @@ mod tests {
     }
 
     /// Shuts the log down and checks that its newest generation replays
-    /// exactly `blobs`, in any order.
+    /// exactly `blobs`, in any order, and that reopening it found only
+    /// zeros past the frames.
     fn assert_replays(log: &Log, directory: &Path, blobs: Vec<(Vec<u8>, Location)>) {
         log.shutdown();
+        let file_len = std::fs::metadata(generation_path(directory, log.generation())).expect("log file").len();
+        assert!(file_len > log.bytes(), "zeros follow the frames: {file_len} bytes, {} of frames", log.bytes());
         let mut expected: Vec<Vec<u8>> = blobs.into_iter().map(|(blob, _)| blob).collect();
         let mut replayed = replayed(directory);
         expected.sort();
         replayed.sort();
         assert!(replayed == expected, "the reopened log replays {} blobs of {}", replayed.len(), expected.len());
+        let saved: Vec<_> = std::fs::read_dir(directory)
+            .expect("list the directory")
+            .map(|entry| entry.expect("directory entry").file_name())
+            .filter(|name| name.to_string_lossy().contains(".damaged-"))
+            .collect();
+        assert!(saved.is_empty(), "zeros are not saved as damage: {saved:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

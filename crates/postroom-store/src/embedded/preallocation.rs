@@ -10,8 +10,8 @@
 //! thread writes the next stretch of zeros before the appends reach it, so
 //! that no batch waits for them.
 //!
-//! The thread writes only the range of its job, which starts at the end of
-//! the zeros the writer has recorded. The writer puts no frame in that range
+//! The thread writes only the range of its job, which starts past every
+//! zero reported before and past the zeros the writer has recorded. The writer puts no frame in that range
 //! before the thread reports the zeros under it written, so zeros never
 //! land on frames.
 
@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 /// Zeros written per call, and written back to the device before the
 /// next, so that a batch's `fdatasync` never finds more than this much of
-/// them dirty.
+/// them dirty. Until the stretch's own sync, batch syncs still write the
+/// file's new length and block allocations.
 const PIECE_BYTES: usize = ZEROS.len();
 
 /// When the thread writes zeros, and how many.
@@ -120,7 +121,11 @@ impl Preallocator {
         if state.job.is_some() || state.stop {
             return;
         }
-        state.job = Some(Job { generation, path: path(), from: allocated, to: allocated + self.policy.stretch });
+        // The stretch starts past every zero already reported, which may
+        // be beyond `allocated` when a stretch finished after the writer's
+        // `reserve`. Frames may already lie below that point.
+        let from = state.allocated(generation, allocated);
+        state.job = Some(Job { generation, path: path(), from, to: from + self.policy.stretch });
         state.abandon = false;
         if state.thread.is_none() {
             let shared = self.shared.clone();
@@ -144,6 +149,7 @@ impl Preallocator {
     pub fn settle(&self) {
         let mut state = self.shared.state.lock();
         state.abandon = true;
+        self.shared.changed.notify_all();
         while state.job.is_some() {
             self.shared.changed.wait(&mut state);
         }
@@ -156,7 +162,7 @@ impl Preallocator {
         self.shared.state.lock().zeroed
     }
 
-    /// Stops the thread after the piece it is writing.
+    /// Stops the thread once the piece or sync it runs has returned.
     pub fn stop(&self) {
         let thread = {
             let mut state = self.shared.state.lock();
@@ -179,6 +185,7 @@ impl Drop for Preallocator {
 
 /// Runs the thread: writes each stretch it is given until stopped.
 fn run(shared: &Shared) {
+    let _exit = Exit(shared);
     loop {
         let job = {
             let mut state = shared.state.lock();
@@ -199,7 +206,7 @@ fn run(shared: &Shared) {
         let mut state = shared.state.lock();
         if let Err(error) = written {
             // The zeros only save time: the requests write their own from
-            // here on. A failing disk also fails the log's next sync,
+            // here on. A failed writeback also fails the log's next sync,
             // which stops the store.
             tracing::warn!(path = %job.path.display(), %error, "preallocating the log failed");
             state.stop = true;
@@ -209,11 +216,25 @@ fn run(shared: &Shared) {
     }
 }
 
+/// Clears the job and stops the thread when it ends, by a panic too, so
+/// that no writer waits for a stretch that will never be written.
+struct Exit<'a>(&'a Shared);
+
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state.lock();
+        state.stop = true;
+        state.job = None;
+        self.0.changed.notify_all();
+    }
+}
+
 /// Writes the zeros of a job through a descriptor of its own, a piece at a
-/// time, each on the device before the next, and then syncs the file so
-/// that the blocks and the length are durable. A descriptor of its own
-/// keeps a failed writeback of the log's frames reported to the log's
-/// sync as well: Linux reports it once per open file description.
+/// time, each on the device before the next, and then, unless the stretch
+/// is abandoned, syncs the file so that the blocks and the length are
+/// durable. A descriptor of its own keeps a failed writeback of the log's
+/// frames reported to the log's sync as well: Linux, since 4.13, reports it
+/// once per open file description.
 fn write_stretch(shared: &Shared, job: &Job) -> std::io::Result<()> {
     let file = OpenOptions::new().write(true).open(&job.path)?;
     let mut offset = job.from;
@@ -231,6 +252,10 @@ fn write_stretch(shared: &Shared, job: &Job) -> std::io::Result<()> {
         offset += len;
         let mut state = shared.state.lock();
         if !state.abandon {
+            debug_assert!(
+                state.allocated(job.generation, 0) <= offset,
+                "reported zeros of a generation only grow"
+            );
             state.zeroed = Some((job.generation, offset));
             shared.changed.notify_all();
         }
@@ -333,6 +358,33 @@ mod tests {
         assert_eq!(zeros.zeroed(), None);
         assert_eq!(zeros.reserve(1, 0, 2 * PIECE), 0, "no stretch runs, so nothing is waited for");
         assert_eq!(std::fs::metadata(&path).expect("metadata").len(), PIECE);
+    }
+
+    #[test]
+    fn next_stretch_starts_past_reported_zeros() {
+        let (_directory, path, zeros) = held_back();
+        allow(&zeros, 4);
+        // Waits for the whole stretch: it ends at four pieces.
+        assert_eq!(zeros.reserve(1, 0, 4 * PIECE + 1), 4 * PIECE);
+
+        // A writer whose `allocated` predates that report must not have
+        // the next stretch rewrite the zeros that frames may now cover.
+        zeros.top_up(1, || path.clone(), PIECE, PIECE);
+        let from = zeros.shared.state.lock().job.as_ref().map(|job| job.from);
+        assert_eq!(from, Some(4 * PIECE));
+        zeros.stop();
+    }
+
+    #[test]
+    fn failed_stretch_leaves_zeros_to_writer() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let zeros = Preallocator::new(Policy { start_after: 0, low_water: 1, stretch: 4 * PIECE });
+        // The file does not exist, so the thread fails to open it.
+        zeros.top_up(1, || directory.path().join("missing"), 0, 0);
+
+        assert_eq!(zeros.reserve(1, 0, PIECE), 0, "the writer writes its own zeros");
+        assert!(zeros.shared.state.lock().stop, "the thread is off after a failure");
+        zeros.top_up(1, || unreachable!("no job starts once the thread is off"), 0, 0);
     }
 
     #[test]

@@ -35,10 +35,17 @@ impl Endpoint {
         if authority.is_empty() || authority.contains('/') {
             bail!("invalid endpoint {url:?}: expected http://host:port with no path");
         }
-        let authority = if authority.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
+        // An address without a port uses 80, as in any http URL. A port
+        // that is there must be valid. The colons of a bracketed IPv6
+        // address are not a port.
+        let authority = match authority.rsplit_once(':') {
+            Some((_, port)) if !port.ends_with(']') => {
+                if port.parse::<u16>().map_or(true, |port| port == 0) {
+                    bail!("invalid endpoint {url:?}: the port {port:?} is not a number from 1 to 65535");
+                }
+                authority.to_string()
+            }
+            _ => format!("{authority}:80"),
         };
         Ok(Self { url: trimmed.to_string(), authority })
     }

@@ -51,6 +51,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         if report.requests == 0 {
             bail!("no request completed inside the measurement window; is the endpoint reachable?");
         }
+        if report.messages_sent == 0 && report.messages_received == 0 && !report.errors.is_empty() {
+            bail!("every request failed (see the errors above); the figures measure no working queue");
+        }
         Ok(())
     })
 }

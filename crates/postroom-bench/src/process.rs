@@ -20,6 +20,13 @@ pub fn sample_all(pids: &[u32]) -> Vec<ProcessSample> {
     pids.iter().filter_map(|pid| sample(*pid).ok()).collect()
 }
 
+/// Returns whether a process with this id runs. Without /proc, where no
+/// process can be measured, every id passes.
+pub fn exists(pid: u32) -> bool {
+    let proc = std::path::Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
 pub fn sample(pid: u32) -> std::io::Result<ProcessSample> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

@@ -144,3 +144,67 @@ fn send_against_null_server() {
     let report = bench("send-batch", &endpoint, pid);
     check_send_report(&report, "SendMessageBatch", 10, pid);
 }
+
+/// Runs `postroom bench` with `args` and returns its exit code and error
+/// output.
+fn bench_failure(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_postroom")).arg("bench").args(args).output().expect("run bench");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn invalid_options_fail_before_any_request() {
+    // No server listens here: every case must fail on its options alone.
+    let endpoint = "http://127.0.0.1:9";
+    let gone = {
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        child.wait().expect("wait for true");
+        child.id().to_string()
+    };
+    let cases: &[(&[&str], &str)] = &[
+        (&["send", "--endpoint", endpoint, "--duration", "1e20"], "--duration must be"),
+        (&["send", "--endpoint", endpoint, "--warmup", "1e30"], "--warmup must be"),
+        (&["send", "--endpoint", endpoint, "--request-timeout", "1e30"], "--request-timeout must be"),
+        (&["latency", "--endpoint", endpoint, "--interval-ms", "99999999999"], "--interval-ms"),
+        (&["send", "--endpoint", "http://127.0.0.1:99999"], "is not a number from 1 to 65535"),
+        (&["send", "--endpoint", "http://127.0.0.1:x"], "is not a number from 1 to 65535"),
+        (&["send", "--endpoint", endpoint, "--server-pid", &gone], "no such process"),
+    ];
+    for (args, expected) in cases {
+        let (code, stderr) = bench_failure(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn send_skips_the_long_poll_timeout_check() {
+    let server = Server::start(Options { in_memory: true, manual_clock: false });
+    let report = bench_with("send", &server.endpoint(), server.pid(), &["--request-timeout", "2"]);
+    check_send_report(&report, "SendMessage", 1, server.pid());
+}
+
+#[test]
+fn all_failed_run_exits_nonzero() {
+    let server = Server::start(Options { in_memory: true, manual_clock: false });
+    let endpoint = server.endpoint();
+    // Bodies above 1 MiB are over the largest message size, so no send
+    // succeeds.
+    let args = ["send", "--endpoint", &endpoint, "--body-size", "1048577", "--duration", "0.5", "--warmup", "0"];
+    let (code, stderr) = bench_failure(&args);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("every request failed"), "{stderr}");
+}
+
+#[test]
+fn backlog_sends_exactly_the_messages_asked_for() {
+    let server = Server::start(Options { in_memory: true, manual_clock: false });
+    let endpoint = server.endpoint();
+    let pid = server.pid();
+    let fill = ["--messages", "7", "--batch-size", "3", "--queue-name", "exact-backlog"];
+    let report = bench_with("backlog", &endpoint, pid, &fill);
+    assert_eq!(count(&report, "messages_sent"), 7);
+
+    let report = bench_with("drain", &endpoint, pid, &["--queue-name", "exact-backlog"]);
+    assert_eq!(count(&report, "messages_received"), 7);
+}

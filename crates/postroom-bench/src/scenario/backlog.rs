@@ -2,7 +2,7 @@
 //! it again, typically after a server restart.
 
 use super::cycle::{delete, receive};
-use super::send::send_one_batch;
+use super::send::send_batch_of;
 use crate::histogram::Histogram;
 use crate::runner::{Run, Stats};
 use crate::sqs::{self, GetQueueAttributes, GetQueueAttributesOutput, GetQueueUrl, QueueUrlOutput};
@@ -14,21 +14,27 @@ use std::sync::Arc;
 /// long polls: a queue that stays empty that long is drained.
 const EMPTY_RECEIVES_TO_STOP: u32 = 3;
 
-/// Sends `--messages` bodies in batches over every connection. Failed
-/// sends are counted as errors and not retried.
+/// Sends exactly `--messages` bodies in batches over every connection. The
+/// last batch may be shorter. Failed sends are counted as errors and not
+/// retried.
 pub async fn fill(run: Arc<Run>, queue_url: Arc<str>) -> Stats {
-    let batches = Arc::new(AtomicU64::new(0));
+    let claimed = Arc::new(AtomicU64::new(0));
     let batch_size = run.options.batch_size as u64;
-    let total_batches = run.options.messages.div_ceil(batch_size);
+    let total = run.options.messages;
     let tasks = (0..run.options.concurrency).map(|index| {
         let run = run.clone();
         let queue_url = queue_url.clone();
-        let batches = batches.clone();
+        let claimed = claimed.clone();
         tokio::spawn(async move {
             let mut client = run.client(index);
             let mut stats = Stats::default();
-            while batches.fetch_add(1, Ordering::Relaxed) < total_batches {
-                send_one_batch(&run, &mut client, &mut stats, &queue_url, None).await;
+            loop {
+                let first = claimed.fetch_add(batch_size, Ordering::Relaxed);
+                if first >= total {
+                    break;
+                }
+                let size = batch_size.min(total - first);
+                send_batch_of(&run, &mut client, &mut stats, &queue_url, None, size).await;
             }
             stats
         })

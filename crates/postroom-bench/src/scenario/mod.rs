@@ -141,6 +141,14 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
     Ok(report)
 }
 
+/// Maximum duration, warm-up or request timeout: a week, far beyond any
+/// useful run, and small enough that deadlines computed from it never
+/// overflow.
+const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// Maximum pause between two sends of `latency`.
+const MAX_INTERVAL_MS: u64 = 60_000;
+
 fn validate(scenario: Scenario, options: &LoadOptions) -> anyhow::Result<()> {
     ensure!(!options.endpoints.is_empty(), "no --endpoint given");
     ensure!(options.concurrency >= 1, "--concurrency must be at least 1");
@@ -157,18 +165,37 @@ fn validate(scenario: Scenario, options: &LoadOptions) -> anyhow::Result<()> {
         "--body-size {} is too small; use at least {MIN_BODY_SIZE} bytes",
         options.body_size
     );
-    ensure!(options.duration > 0.0 && options.duration.is_finite(), "--duration must be a positive number of seconds");
-    ensure!(options.warmup >= 0.0 && options.warmup.is_finite(), "--warmup must be 0 or more seconds");
+    ensure!(
+        options.duration > 0.0 && options.duration <= MAX_SECONDS,
+        "--duration must be a positive number of seconds, at most {MAX_SECONDS}"
+    );
+    ensure!(
+        options.warmup >= 0.0 && options.warmup <= MAX_SECONDS,
+        "--warmup must be 0 or more seconds, at most {MAX_SECONDS}"
+    );
+    ensure!(
+        options.request_timeout > 0.0 && options.request_timeout <= MAX_SECONDS,
+        "--request-timeout must be a positive number of seconds, at most {MAX_SECONDS}"
+    );
+    ensure!(
+        options.interval_ms <= MAX_INTERVAL_MS,
+        "--interval-ms {} is invalid; use at most {MAX_INTERVAL_MS}",
+        options.interval_ms
+    );
     ensure!(
         options.wait_time_seconds <= 20,
         "--wait-time-seconds {} is invalid; use 0 to 20",
         options.wait_time_seconds
     );
+    let long_polls = !matches!(scenario, Scenario::Send | Scenario::SendBatch | Scenario::Backlog);
     ensure!(
-        options.request_timeout > f64::from(options.wait_time_seconds),
+        !long_polls || options.request_timeout > f64::from(options.wait_time_seconds),
         "--request-timeout must exceed --wait-time-seconds, or every long poll times out"
     );
     ensure!(options.groups >= 1, "--groups must be at least 1");
+    for pid in &options.server_pids {
+        ensure!(crate::process::exists(*pid), "--server-pid {pid}: no such process");
+    }
     ensure!(options.messages >= 1, "--messages must be at least 1");
     if scenario == Scenario::Drain && options.queue_name.is_none() {
         bail!("drain needs --queue-name, the queue that backlog filled");

@@ -62,7 +62,18 @@ pub async fn send_one_batch(
     queue_url: &str,
     groups: Option<u32>,
 ) -> u64 {
-    let size = run.options.batch_size as u64;
+    send_batch_of(run, client, stats, queue_url, groups, run.options.batch_size as u64).await
+}
+
+/// Sends one batch of `size` bodies, as [`send_one_batch`] does.
+pub async fn send_batch_of(
+    run: &Run,
+    client: &mut crate::client::SqsClient,
+    stats: &mut Stats,
+    queue_url: &str,
+    groups: Option<u32>,
+    size: u64,
+) -> u64 {
     let first = run.next_sequences(size);
     let sent_micros = run.micros_since_base(Instant::now());
     let entries = (0..size)

@@ -43,6 +43,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             BenchCommand::Backlog(options) => (Scenario::Backlog, options),
             BenchCommand::Drain(options) => (Scenario::Drain, options),
         };
+        if let Some(path) = &options.json {
+            // A path that cannot be written fails now, not after the run.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .with_context(|| format!("opening {} for the JSON report", path.display()))?;
+        }
         let report = execute(scenario, options.clone()).await?;
         print!("{}", report.render());
         if let Some(path) = &options.json {
@@ -69,7 +78,7 @@ async fn run_null_server(options: NullServerOptions) -> anyhow::Result<()> {
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

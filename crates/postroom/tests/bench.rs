@@ -156,7 +156,7 @@ fn bench_failure(args: &[&str]) -> (Option<i32>, String) {
 fn invalid_options_fail_before_any_request() {
     // No server listens here: every case must fail on its options alone.
     let endpoint = "http://127.0.0.1:9";
-    let gone = {
+    let exited_pid = {
         let mut child = Command::new("true").spawn().expect("spawn true");
         child.wait().expect("wait for true");
         child.id().to_string()
@@ -168,7 +168,7 @@ fn invalid_options_fail_before_any_request() {
         (&["latency", "--endpoint", endpoint, "--interval-ms", "99999999999"], "--interval-ms"),
         (&["send", "--endpoint", "http://127.0.0.1:99999"], "is not a number from 1 to 65535"),
         (&["send", "--endpoint", "http://127.0.0.1:x"], "is not a number from 1 to 65535"),
-        (&["send", "--endpoint", endpoint, "--server-pid", &gone], "no such process"),
+        (&["send", "--endpoint", endpoint, "--server-pid", &exited_pid], "no such process"),
     ];
     for (args, expected) in cases {
         let (code, stderr) = bench_failure(args);
@@ -190,7 +190,7 @@ fn all_failed_run_exits_nonzero() {
     let endpoint = server.endpoint();
     // Bodies above 1 MiB are over the largest message size, so no send
     // succeeds.
-    let args = ["send", "--endpoint", &endpoint, "--body-size", "1048577", "--duration", "0.5", "--warmup", "0"];
+    let args = ["send", "--endpoint", &endpoint, "--body-size", "1048577", "--concurrency", "2", "--duration", "1"];
     let (code, stderr) = bench_failure(&args);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("every request failed"), "{stderr}");
@@ -207,4 +207,36 @@ fn backlog_sends_exactly_the_messages_asked_for() {
 
     let report = bench_with("drain", &endpoint, pid, &["--queue-name", "exact-backlog"]);
     assert_eq!(count(&report, "messages_received"), 7);
+}
+
+#[tokio::test]
+async fn interrupted_run_deletes_its_queue() {
+    let server = Server::start(Options { in_memory: false, manual_clock: false });
+    let endpoint = server.endpoint();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postroom"))
+        .args(["bench", "send", "--endpoint", &endpoint, "--duration", "60", "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run postroom bench");
+
+    // Interrupt once the queue exists and messages are arriving.
+    let client = server.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let queues = client.list_queues().send().await.expect("ListQueues");
+        if !queues.queue_urls().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "bench never created its queue");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("send SIGINT");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("wait for bench");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted before the end of the run"), "{stderr}");
+    let queues = client.list_queues().send().await.expect("ListQueues");
+    assert!(queues.queue_urls().is_empty(), "queues left behind: {:?}", queues.queue_urls());
 }

@@ -98,15 +98,30 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
     let sampler = spawn_sampler(&run, pids.clone(), scenario.is_unbounded());
     let queue_url: Arc<str> = queue_url.into();
 
-    let stats = match scenario {
-        Scenario::Send => send::send(run.clone(), queue_url.clone()).await,
-        Scenario::SendBatch => send::send_batch(run.clone(), queue_url.clone()).await,
-        Scenario::Cycle => cycle::cycle(run.clone(), queue_url.clone(), None).await,
-        Scenario::Fifo => cycle::cycle(run.clone(), queue_url.clone(), Some(options.groups)).await,
-        Scenario::FifoHot => cycle::cycle(run.clone(), queue_url.clone(), Some(1)).await,
-        Scenario::Latency => latency::latency(run.clone(), queue_url.clone()).await,
-        Scenario::Backlog => backlog::fill(run.clone(), queue_url.clone()).await,
-        Scenario::Drain => backlog::drain(run.clone(), queue_url.clone(), expected).await,
+    let work = async {
+        match scenario {
+            Scenario::Send => send::send(run.clone(), queue_url.clone()).await,
+            Scenario::SendBatch => send::send_batch(run.clone(), queue_url.clone()).await,
+            Scenario::Cycle => cycle::cycle(run.clone(), queue_url.clone(), None).await,
+            Scenario::Fifo => cycle::cycle(run.clone(), queue_url.clone(), Some(options.groups)).await,
+            Scenario::FifoHot => cycle::cycle(run.clone(), queue_url.clone(), Some(1)).await,
+            Scenario::Latency => latency::latency(run.clone(), queue_url.clone()).await,
+            Scenario::Backlog => backlog::fill(run.clone(), queue_url.clone()).await,
+            Scenario::Drain => backlog::drain(run.clone(), queue_url.clone(), expected).await,
+        }
+    };
+    // SIGINT or SIGTERM ends the run without a report, but not before the
+    // queue is deleted: a durable server would keep it and its messages.
+    let stats = tokio::select! {
+        stats = work => stats,
+        () = crate::shutdown_signal() => {
+            progress.stop();
+            let outcome = match queue::delete(&mut control, &queue_url).await {
+                Ok(()) => format!("the queue {queue_name} was deleted"),
+                Err(error) => format!("{error:#}"),
+            };
+            bail!("interrupted before the end of the run; {outcome}");
+        }
     };
     let finished = Instant::now();
     progress.stop();

@@ -240,3 +240,21 @@ async fn interrupted_run_deletes_its_queue() {
     let queues = client.list_queues().send().await.expect("ListQueues");
     assert!(queues.queue_urls().is_empty(), "queues left behind: {:?}", queues.queue_urls());
 }
+
+#[test]
+fn latency_stops_at_the_end_of_its_window() {
+    let server = Server::start(Options { in_memory: true, manual_clock: false });
+    let endpoint = server.endpoint();
+    let started = std::time::Instant::now();
+    // One send at the start, and the next only after 30 s: the producer
+    // is waiting for that tick when the one-second window ends.
+    let output = Command::new(env!("CARGO_BIN_EXE_postroom"))
+        .args(["bench", "latency", "--endpoint", &endpoint, "--duration", "1", "--warmup", "0"])
+        .args(["--interval-ms", "30000", "--quiet"])
+        .output()
+        .expect("run postroom bench");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the run outlasted its window");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("sent 1,"), "{stdout}");
+}

@@ -40,8 +40,13 @@ async fn produce(run: Arc<Run>, queue_url: Arc<str>, pending: Pending) -> Stats 
     let mut stats = Stats::default();
     let mut ticks = tokio::time::interval(std::time::Duration::from_millis(run.options.interval_ms.max(1)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let end = tokio::time::Instant::from_std(run.end);
     while !run.finished() {
-        ticks.tick().await;
+        // A long interval must not carry the producer past the window.
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = tokio::time::sleep_until(end) => break,
+        }
         let sequence = run.next_sequences(1);
         let started = Instant::now();
         let body = sqs::message_body(sequence, run.micros_since_base(started), run.options.body_size);

@@ -133,17 +133,35 @@ impl Report {
     }
 
     /// Writes the report as a table.
+    /// Describes the connections, bodies and window of the run, with only
+    /// what the scenario uses.
+    fn setup(&self) -> String {
+        let mut parts = Vec::new();
+        match self.scenario.as_str() {
+            "latency" => parts.push("1 producer and 1 consumer".to_string()),
+            _ => parts.push(format!("{} connections", self.connections)),
+        }
+        parts.push(format!("{} B bodies", self.body_size));
+        if matches!(self.scenario.as_str(), "send-batch" | "cycle" | "fifo" | "fifo-hot" | "backlog") {
+            parts.push(format!("batches of {}", self.batch_size));
+        }
+        match self.scenario.as_str() {
+            "backlog" | "drain" => parts.push(format!("{:.1} s until done", self.measured_seconds)),
+            _ => parts.push(format!(
+                "{:.1} s measured after {:.1} s warm-up",
+                self.measured_seconds, self.warmup_seconds
+            )),
+        }
+        parts.join(", ")
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let title =
             if self.label.is_empty() { self.scenario.clone() } else { format!("{} on {}", self.scenario, self.label) };
         let _ = writeln!(out, "{title}");
         let _ = writeln!(out, "  endpoints      {}", self.endpoints.join(", "));
-        let _ = writeln!(
-            out,
-            "  setup          {} connections, {} B bodies, batches of {}, {:.1} s measured after {:.1} s warm-up",
-            self.connections, self.body_size, self.batch_size, self.measured_seconds, self.warmup_seconds
-        );
+        let _ = writeln!(out, "  setup          {}", self.setup());
         let _ = writeln!(out, "  requests       {} ({:.0}/s)", self.requests, self.requests_per_second);
         let _ = writeln!(
             out,
@@ -203,4 +221,37 @@ fn usage_line(usage: &ProcessUsage) -> String {
         "pid {}: {:.2} CPU s ({:.2} cores), peak RSS {:.1} MiB, RSS {:.1} MiB",
         usage.pid, usage.cpu_seconds, usage.cores_used, usage.peak_rss_mib, usage.rss_mib
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        options: LoadOptions,
+    }
+
+    fn report(scenario: &str) -> Report {
+        use clap::Parser as _;
+        let options = Command::parse_from(["load", "--endpoint", "http://127.0.0.1:9"]).options;
+        let mut report = Report::new(scenario, &options, Duration::from_secs(2), &Stats::default(), false);
+        report.connections = 8;
+        report
+    }
+
+    #[test]
+    fn setup_names_only_what_the_scenario_uses() {
+        let cases = [
+            ("send", "8 connections, 1024 B bodies, 2.0 s measured after 2.0 s warm-up"),
+            ("send-batch", "8 connections, 1024 B bodies, batches of 10, 2.0 s measured after 2.0 s warm-up"),
+            ("latency", "1 producer and 1 consumer, 1024 B bodies, 2.0 s measured after 2.0 s warm-up"),
+            ("backlog", "8 connections, 1024 B bodies, batches of 10, 2.0 s until done"),
+            ("drain", "8 connections, 1024 B bodies, 2.0 s until done"),
+        ];
+        for (scenario, expected) in cases {
+            assert_eq!(report(scenario).setup(), expected, "{scenario}");
+        }
+    }
 }

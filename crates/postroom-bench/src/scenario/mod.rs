@@ -276,10 +276,10 @@ fn add_notes(report: &mut Report, scenario: Scenario, options: &LoadOptions, sta
                 options.interval_ms
             ));
             if stats.early_arrivals > 0 {
-                report.notes.push(format!(
-                    "{} messages arrived before their send's response and count as 0 ms",
-                    stats.early_arrivals
-                ));
+                report.notes.push(match stats.early_arrivals {
+                    1 => "1 message arrived before its send's response and counts as 0 ms".to_string(),
+                    count => format!("{count} messages arrived before their send's response and count as 0 ms"),
+                });
             }
         }
         Scenario::Cycle | Scenario::Fifo | Scenario::FifoHot => {

@@ -57,6 +57,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         if let Some(path) = &options.json {
             report.write_json(path)?;
         }
+        if let Some(pid) = report.exited_servers.first() {
+            bail!("the server process {pid} exited during the run, so the figures do not measure it");
+        }
         if report.requests == 0 {
             bail!("no request completed inside the measurement window; is the endpoint reachable?");
         }

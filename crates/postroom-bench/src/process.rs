@@ -20,11 +20,20 @@ pub fn sample_all(pids: &[u32]) -> Vec<ProcessSample> {
     pids.iter().filter_map(|pid| sample(*pid).ok()).collect()
 }
 
-/// Returns whether a process with this id runs. Without /proc, where no
-/// process can be measured, every id passes.
+/// Returns whether a process with this id runs: it exists and is not a
+/// zombie whose exit its parent has yet to collect. Without /proc, where
+/// no process can be measured, every id passes.
 pub fn exists(pid: u32) -> bool {
-    let proc = std::path::Path::new("/proc");
-    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and
+    // may itself contain them.
+    let state = stat.rfind(')').and_then(|end| stat[end + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X"))
 }
 
 pub fn sample(pid: u32) -> std::io::Result<ProcessSample> {

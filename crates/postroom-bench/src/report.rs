@@ -50,6 +50,9 @@ pub struct Report {
     pub machine_cores_busy: Option<f64>,
     pub queue_name: Option<String>,
     pub notes: Vec<String>,
+    /// Server processes from `--server-pid` that exited during the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exited_servers: Vec<u32>,
 }
 
 /// CPU and memory of one process during the measurement.
@@ -104,6 +107,7 @@ impl Report {
             machine_cores_busy: None,
             queue_name: None,
             notes: Vec::new(),
+            exited_servers: Vec::new(),
         }
     }
 

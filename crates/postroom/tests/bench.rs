@@ -213,23 +213,15 @@ fn backlog_sends_exactly_the_messages_asked_for() {
 async fn interrupted_run_deletes_its_queue() {
     let server = Server::start(Options { in_memory: false, manual_clock: false });
     let endpoint = server.endpoint();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_postroom"))
+    let child = Command::new(env!("CARGO_BIN_EXE_postroom"))
         .args(["bench", "send", "--endpoint", &endpoint, "--duration", "60", "--quiet"])
         .stderr(Stdio::piped())
         .spawn()
         .expect("run postroom bench");
 
     // Interrupt once the queue exists and messages are arriving.
+    wait_for_a_queue(&server).await;
     let client = server.client();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let queues = client.list_queues().send().await.expect("ListQueues");
-        if !queues.queue_urls().is_empty() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "bench never created its queue");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("send SIGINT");
     assert!(status.success());
     let output = child.wait_with_output().expect("wait for bench");
@@ -257,4 +249,42 @@ fn latency_stops_at_the_end_of_its_window() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "the run outlasted its window");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("sent 1,"), "{stdout}");
+}
+
+/// Waits until `server` has a queue, which bench creates before its run.
+async fn wait_for_a_queue(server: &Server) {
+    let client = server.client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let queues = client.list_queues().send().await.expect("ListQueues");
+        if !queues.queue_urls().is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "bench never created its queue");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn server_exit_during_run_fails_it() {
+    let mut server = Server::start(Options { in_memory: true, manual_clock: false });
+    let endpoint = server.endpoint();
+    let pid = server.pid().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_postroom"))
+        .args(["bench", "send", "--endpoint", &endpoint, "--duration", "3", "--warmup", "0", "--quiet"])
+        .args(["--server-pid", &pid])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run postroom bench");
+
+    wait_for_a_queue(&server).await;
+    server.kill();
+    let output = child.wait_with_output().expect("wait for bench");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("the server process {pid} exited during the run")), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&format!("server process {pid} exited during the run")), "{stdout}");
 }

@@ -152,6 +152,12 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
         report.machine_cores_busy = Some((end - start).max(0.0) / sampled.as_secs_f64().max(1e-9));
     }
     report.queue_name = Some(queue_name);
+    report.exited_servers = options.server_pids.iter().copied().filter(|pid| !crate::process::exists(*pid)).collect();
+    for pid in &report.exited_servers {
+        report.notes.push(format!(
+            "server process {pid} exited during the run: its CPU and memory are missing, and the rates include the time it was down"
+        ));
+    }
     add_notes(&mut report, scenario, &options, &stats, expected);
     Ok(report)
 }

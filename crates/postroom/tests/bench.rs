@@ -207,6 +207,14 @@ fn backlog_sends_exactly_the_messages_asked_for() {
 
     let report = bench_with("drain", &endpoint, pid, &["--queue-name", "exact-backlog"]);
     assert_eq!(count(&report, "messages_received"), 7);
+    // The four connections that find the queue empty stop when the last
+    // message is deleted, instead of waiting out their one-second long
+    // polls inside the figures.
+    let slowest = report["latency"]["ReceiveMessage"]["max_ms"].as_f64().expect("max_ms");
+    assert!(slowest < 900.0, "a receive waited {slowest} ms");
+    let seconds = report["measured_seconds"].as_f64().expect("measured_seconds");
+    let rate = report["requests_per_second"].as_f64().expect("requests_per_second");
+    assert!((rate * seconds - count(&report, "requests") as f64).abs() < 1e-6, "rate {rate} over {seconds} s");
 }
 
 #[tokio::test]

@@ -71,16 +71,31 @@ pub async fn inspect(run: &Run, name: &str) -> anyhow::Result<(String, u64)> {
 /// connection has seen the queue empty for a while.
 pub async fn drain(run: Arc<Run>, queue_url: Arc<str>, expected: u64) -> Stats {
     let deleted = Arc::new(AtomicU64::new(0));
+    // Set once `expected` messages are deleted. Receives still waiting on
+    // an empty queue then stop and are not counted, so that the report's
+    // requests and latencies cover the drain itself.
+    let (done, _) = tokio::sync::watch::channel(false);
+    let done = Arc::new(done);
     let tasks = (0..run.options.concurrency).map(|index| {
         let run = run.clone();
         let queue_url = queue_url.clone();
         let deleted = deleted.clone();
+        let done = done.clone();
         tokio::spawn(async move {
             let mut client = run.client(index);
             let mut stats = Stats::default();
             let mut empty_receives = 0;
+            let mut drained = done.subscribe();
             while deleted.load(Ordering::Relaxed) < expected && empty_receives < EMPTY_RECEIVES_TO_STOP {
-                let handles = receive(&run, &mut client, &mut stats, &queue_url, 1).await;
+                let received = tokio::select! {
+                    handles = receive(&run, &mut client, &mut stats, &queue_url, 1) => Some(handles),
+                    _ = drained.wait_for(|drained| *drained) => None,
+                };
+                let Some(handles) = received else {
+                    // The receive was dropped halfway through its request.
+                    client.disconnect();
+                    break;
+                };
                 if handles.is_empty() {
                     empty_receives += 1;
                     continue;
@@ -88,8 +103,10 @@ pub async fn drain(run: Arc<Run>, queue_url: Arc<str>, expected: u64) -> Stats {
                 empty_receives = 0;
                 let count = handles.len() as u64;
                 delete(&run, &mut client, &mut stats, &queue_url, handles).await;
-                deleted.fetch_add(count, Ordering::Relaxed);
                 stats.last_delete = Some(std::time::Instant::now());
+                if deleted.fetch_add(count, Ordering::Relaxed) + count >= expected {
+                    done.send_replace(true);
+                }
             }
             // The send times in the bodies count from the start of the run
             // that filled the queue, so no send-to-receive latency exists.

@@ -66,6 +66,9 @@ impl Scenario {
 /// Runs `scenario` with `options` and returns its report.
 pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result<Report> {
     validate(scenario, &options)?;
+    // Registered before the queue exists, so that a signal at any later
+    // moment ends the run with the queue deleted.
+    let interrupted = crate::shutdown_signal();
     let endpoints = options.endpoints.iter().map(|url| Endpoint::parse(url)).collect::<anyhow::Result<Vec<_>>>()?;
 
     // The queue is created before the run starts, so the warm-up starts
@@ -114,7 +117,7 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
     // queue is deleted: a durable server would keep it and its messages.
     let stats = tokio::select! {
         stats = work => stats,
-        () = crate::shutdown_signal() => {
+        () = interrupted => {
             progress.stop();
             let outcome = match queue::delete(&mut control, &queue_url).await {
                 Ok(()) => format!("the queue {queue_name} was deleted"),

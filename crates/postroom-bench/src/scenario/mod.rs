@@ -165,9 +165,9 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
     Ok(report)
 }
 
-/// Maximum duration, warm-up or request timeout: a week, far beyond any
-/// useful run, and small enough that deadlines computed from it never
-/// overflow.
+/// Maximum duration, warm-up or request timeout: a week. That is far
+/// beyond any useful run, and a deadline of warm-up plus duration from now
+/// still fits in an `Instant`.
 const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
 /// Maximum pause between two sends of `latency`.

@@ -343,6 +343,7 @@ struct Shared {
     generation: AtomicU32,
     written: AtomicU64,
     poisoned: AtomicBool,
+    /// The data directory, where the generation files are.
     directory: PathBuf,
     zeros: Preallocator,
 }
@@ -367,7 +368,6 @@ impl Shared {
 
 /// The open log: appends, reads of blobs, new generations.
 pub(crate) struct Log {
-    directory: PathBuf,
     shared: Arc<Shared>,
     /// Every generation still on disk, for reading blobs.
     files: RwLock<BTreeMap<u32, Arc<File>>>,
@@ -478,7 +478,6 @@ impl Log {
             zeros: Preallocator::new(zeros),
         });
         Ok(Self {
-            directory: directory.to_path_buf(),
             shared,
             files: RwLock::new(files),
             bytes: AtomicU64::new(end),
@@ -640,7 +639,7 @@ impl Log {
             .map_err(io_error);
         current.pending.clear();
         self.shared.written.store(end, Ordering::SeqCst);
-        let result = result.and_then(|()| create_generation(&self.directory, current.generation + 1, fill));
+        let result = result.and_then(|()| create_generation(&self.shared.directory, current.generation + 1, fill));
         match result {
             Ok((file, end, value)) => {
                 let file = Arc::new(file);
@@ -693,7 +692,7 @@ impl Log {
             files.keys().copied().filter(|generation| *generation < current && !keep.contains(generation)).collect();
         for generation in retired {
             files.remove(&generation);
-            let path = generation_path(&self.directory, generation);
+            let path = generation_path(&self.shared.directory, generation);
             if let Err(error) = std::fs::remove_file(&path) {
                 tracing::warn!(path = %path.display(), %error, "removing a log generation failed");
             }
@@ -1325,8 +1324,8 @@ mod tests {
         assert_eq!(replayed(directory.path()), [b"a".to_vec(), b"b".to_vec()]);
     }
 
-    /// A policy that has the background thread write zeros from the first
-    /// frame on, ahead of the two mebibytes a request writes itself.
+    /// Returns a policy that has the background thread write zeros from the
+    /// first frame on, ahead of the two mebibytes a request writes itself.
     fn eager_zeros() -> Policy {
         Policy { start_after: 0, low_water: PREALLOCATION_BYTES + (1 << 20), stretch: 1 << 20 }
     }
@@ -1394,7 +1393,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_new_generation_stops_the_zeros_of_the_old() {
+    async fn new_generation_stops_old_zeros() {
         let (directory, log) = eager_log();
         let before = append_concurrently(&log, 0, 2000).await;
         log.start_generation(|writer| writer.push(&record(b"snapshot"), NO_BLOBS).map(|_| ())).expect("new generation");

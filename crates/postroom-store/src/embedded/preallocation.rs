@@ -229,12 +229,13 @@ impl Drop for Exit<'_> {
     }
 }
 
-/// Writes the zeros of a job through a descriptor of its own, a piece at a
-/// time, each on the device before the next, and then, unless the stretch
-/// is abandoned, syncs the file so that the blocks and the length are
-/// durable. A descriptor of its own keeps a failed writeback of the log's
-/// frames reported to the log's sync as well: Linux, since 4.13, reports it
-/// once per open file description.
+/// Writes the zeros of a job a piece at a time, each on the device before
+/// the next. Unless the stretch is abandoned, it then syncs the file so
+/// that the blocks and the length are durable.
+///
+/// The zeros go through a descriptor of its own. Linux, since 4.13,
+/// reports a failed writeback once per open file description, so the log's
+/// own sync still sees a failure that this one also found.
 fn write_stretch(shared: &Shared, job: &Job) -> std::io::Result<()> {
     let file = OpenOptions::new().write(true).open(&job.path)?;
     let mut offset = job.from;

@@ -2,7 +2,8 @@
 //!
 //! PutEvents writes one job per matched target into an internal queue of
 //! the queue engine and returns once the jobs are durable. Workers on every
-//! node receive jobs from that queue, deliver them, and delete them. A
+//! node receive jobs from that queue, more of them while jobs wait, and
+//! deliver the jobs of each received batch together, then delete them. A
 //! failed delivery stays in the queue with a visibility timeout that grows
 //! exponentially, so the queue's receive count is the attempt count. When the
 //! target's retry policy is used up, the event goes to the target's
@@ -14,15 +15,23 @@ use crate::model::{bus_arn, Rule, TargetSpec};
 use crate::service::{EventsContext, EventsService};
 use crate::transform::{render, DeliveryContext};
 use postroom_pattern::Pattern;
-use postroom_queue::{OutgoingMessage, ReceiveOptions};
+use postroom_queue::jobs::{self, JobOutcome};
+use postroom_queue::{DeliveredMessage, OutgoingMessage, ReceiveOptions};
 use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 /// Maximum wait between two attempts of one delivery, in seconds.
 const MAX_BACKOFF_SECONDS: u64 = 300;
+/// Most receivers of the delivery queue on one node, each delivering one
+/// batch at a time.
+const MAX_RECEIVERS: usize = 16;
 
 fn outbox_key() -> QueueKey {
     QueueKey { account: "internal".into(), region: "events".into(), name: "deliveries".into() }
@@ -98,46 +107,75 @@ impl EventsService {
 
     /// Delivers queued jobs until the server stops.
     pub async fn run_deliveries(self: Arc<Self>) {
-        loop {
-            if self.engine.is_stopping() {
-                return;
-            }
-            let outbox = match self.outbox().await {
-                Ok(outbox) => outbox,
-                Err(error) => {
-                    tracing::warn!(%error, "opening the event delivery queue failed");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            let options = ReceiveOptions { max_messages: 10, visibility_timeout: Some(30), wait_time_seconds: Some(20), attempt_id: None };
-            let received = match self.engine.receive(&outbox, options).await {
-                Ok(received) => received,
-                Err(error) => {
-                    tracing::warn!(%error, "receiving event deliveries failed");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            for delivery in received {
-                self.handle_job(&outbox, &delivery.content.body, &delivery.receipt_handle, delivery.receive_count).await;
-            }
-        }
+        self.receiver(true, Arc::new(AtomicUsize::new(1))).await;
     }
 
-    async fn handle_job(&self, outbox: &QueueRecord, body: &str, handle: &str, attempt: u32) {
+    /// Receives batches of jobs and delivers them. The first receiver waits
+    /// for jobs with long polls and runs as long as the server. A receiver
+    /// that gets a full batch, a sign that more jobs wait, starts another,
+    /// up to [`MAX_RECEIVERS`]; that one receives without waiting and ends
+    /// at its first empty receive. An idle node so keeps one poll, and a
+    /// busy one delivers many batches at once, whose deliveries share the
+    /// store's syncs.
+    fn receiver(self: Arc<Self>, first: bool, receivers: Arc<AtomicUsize>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            while !self.engine.is_stopping() {
+                let outbox = match self.outbox().await {
+                    Ok(outbox) => outbox,
+                    Err(error) if first => {
+                        tracing::warn!(%error, "opening the event delivery queue failed");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    Err(_) => break,
+                };
+                let wait = if first { 20 } else { 0 };
+                let options =
+                    ReceiveOptions { max_messages: 10, visibility_timeout: Some(30), wait_time_seconds: Some(wait), attempt_id: None };
+                let received = match self.engine.receive(&outbox, options).await {
+                    Ok(received) if !received.is_empty() => received,
+                    Ok(_) if first => continue,
+                    Err(error) if first => {
+                        tracing::warn!(%error, "receiving event deliveries failed");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    _ => break,
+                };
+                let more = received.len() == 10
+                    && receivers.fetch_update(SeqCst, SeqCst, |count| (count < MAX_RECEIVERS).then_some(count + 1)).is_ok();
+                if more {
+                    tokio::spawn(self.clone().receiver(false, receivers.clone()));
+                }
+                let attempt = |delivery: DeliveredMessage| {
+                    let service = self.clone();
+                    async move {
+                        let outcome = service.handle_job(&delivery.content.body, delivery.receive_count).await;
+                        (delivery.receipt_handle, outcome)
+                    }
+                };
+                let outcomes = jobs::attempt_together(received, attempt, "event deliveries").await;
+                jobs::settle(&self.engine, &outbox, &outcomes, "event deliveries").await;
+            }
+            if !first {
+                receivers.fetch_sub(1, SeqCst);
+            }
+        })
+    }
+
+
+    /// Runs one attempt of a job and returns whether the job is finished.
+    async fn handle_job(&self, body: &str, attempt: u32) -> JobOutcome {
         let Ok(job) = serde_json::from_str::<Job>(body) else {
             tracing::error!("dropping an event delivery job that cannot be read");
-            let _ = self.engine.delete(outbox, &[handle]).await;
-            return;
+            return JobOutcome::Done;
         };
         let spec: TargetSpec = serde_json::from_value(job.target.clone()).unwrap_or_default();
         let target_arn = spec.arn.clone().unwrap_or_default();
-        let result = self.deliver(&job, &spec).await;
-        let finished = match result {
+        match self.deliver(&job, &spec).await {
             Ok(()) => {
                 self.engine.count_delivery("events", "delivered");
-                true
+                JobOutcome::Done
             }
             Err(error) => {
                 let now = self.engine.clock().now();
@@ -153,22 +191,13 @@ impl EventsService {
                 match exhausted {
                     Some(condition) => {
                         self.dead_letter(&job, &spec, &error, condition, retries_used).await;
-                        true
+                        JobOutcome::Done
                     }
                     None => {
                         self.engine.count_delivery("events", "retried");
-                        let backoff = (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS);
-                        if let Err(error) = self.engine.change_visibility(outbox, &[(handle, backoff)]).await {
-                            tracing::warn!(%error, "scheduling an event delivery retry failed");
-                        }
-                        false
+                        JobOutcome::Retry((1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS))
                     }
                 }
-            }
-        };
-        if finished {
-            if let Err(error) = self.engine.delete(outbox, &[handle]).await {
-                tracing::warn!(%error, "removing a finished event delivery failed; it may repeat");
             }
         }
     }
@@ -177,11 +206,7 @@ impl EventsService {
         let arn = spec.arn.as_deref().unwrap_or_default();
         let context = DeliveryContext { rule_arn: &job.rule_arn, rule_name: &job.rule_name, ingestion_time: &job.ingestion_time };
         if let Some(key) = postroom_queue::arn::parse_queue_arn(arn) {
-            let queue = self
-                .engine
-                .get_queue(&key)
-                .await
-                .map_err(|_| format!("The queue {arn} does not exist."))?;
+            let queue = self.engine.get_queue(&key).await.map_err(|_| format!("The queue {arn} does not exist."))?;
             let fifo = postroom_queue::config::is_fifo(&queue.attributes);
             let message = OutgoingMessage {
                 body: render(spec, &job.event, &context),
@@ -259,8 +284,5 @@ impl EventsService {
 }
 
 pub(crate) fn matches(rule: &Rule, event: &Value) -> bool {
-    rule.event_pattern
-        .as_deref()
-        .and_then(|text| Pattern::event_pattern(text).ok())
-        .is_some_and(|pattern| pattern.matches_json(event))
+    rule.event_pattern.as_deref().and_then(|text| Pattern::event_pattern(text).ok()).is_some_and(|pattern| pattern.matches_json(event))
 }

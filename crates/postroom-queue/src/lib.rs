@@ -14,6 +14,7 @@ mod clock;
 pub mod config;
 pub mod digest;
 mod engine;
+pub mod jobs;
 mod md5_lanes;
 mod move_task;
 pub mod receipt;

@@ -5,7 +5,10 @@
 //! internal FIFO queue whose message groups are the pairs of subscription
 //! and message group, which keeps each subscription's order. Workers on
 //! every node deliver the jobs: to SQS queues as the JSON envelope of SNS or
-//! as the raw message, and to HTTP endpoints as signed posts. A failed
+//! as the raw message, and to HTTP endpoints as signed posts. More workers
+//! receive while jobs wait. Within a received batch, the jobs of a standard
+//! topic run together, and those of a FIFO topic run one at a time, in the
+//! order of each group. A failed
 //! delivery waits with a growing visibility timeout and is retried; HTTP
 //! endpoints get the retries of the delivery policy (3, 20 seconds apart, by
 //! default) and queues and functions are retried for 23 days. Then the
@@ -16,11 +19,16 @@ use crate::model::{Subscription, Topic};
 use crate::publish::Published;
 use crate::service::SnsService;
 use crate::signing::{canonical_string, KeyPair, CERTIFICATE_PATH, KEY_KIND, KEY_NAME};
-use postroom_queue::{OutgoingMessage, ReceiveOptions};
+use postroom_queue::jobs::{self, JobOutcome};
+use postroom_queue::{DeliveredMessage, OutgoingMessage, ReceiveOptions};
 use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +36,22 @@ use std::time::Duration;
 const QUEUE_RETRY_WINDOW_MS: u64 = 23 * 86_400_000;
 const MAX_BACKOFF_SECONDS: u64 = 60;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Most receivers of one delivery queue on one node, each delivering one
+/// batch at a time.
+const MAX_RECEIVERS: usize = 16;
+
+/// Returns the order group of a FIFO job: its subscription and message
+/// group, as in the message group of the delivery queue. A job that cannot
+/// be read is a group of its own.
+fn order_group(body: &str) -> String {
+    match serde_json::from_str::<Job>(body) {
+        Ok(Job { kind: JobKind::Notification(published), subscription_arn, .. }) => {
+            format!("{subscription_arn}/{}", published.group_id.unwrap_or_default())
+        }
+        Ok(job) => job.subscription_arn,
+        Err(_) => body.to_string(),
+    }
+}
 
 fn outbox_key(fifo: bool) -> QueueKey {
     let name = if fifo { "deliveries.fifo" } else { "deliveries" };
@@ -134,10 +158,7 @@ impl SnsService {
                     return KeyPair::from_bytes(&bytes).map_err(SnsError::internal);
                 }
                 let now = self.engine.clock().now();
-                let generated = tokio::task::spawn_blocking(move || KeyPair::generate(now))
-                    .await
-                    .map_err(SnsError::internal)?
-                    .map_err(SnsError::internal)?;
+                let generated = tokio::task::spawn_blocking(move || KeyPair::generate(now)).await.map_err(SnsError::internal)?.map_err(SnsError::internal)?;
                 let bytes = generated.to_bytes().map_err(SnsError::internal)?;
                 if !self.engine.store().create_resource(KEY_KIND, KEY_NAME, bytes).await? {
                     // Another node stored its key first; everyone signs with it.
@@ -162,52 +183,102 @@ impl SnsService {
     }
 
     async fn deliver_from(self: Arc<Self>, fifo: bool) {
-        loop {
-            if self.engine.is_stopping() {
-                return;
-            }
-            let outbox = match self.outbox(fifo).await {
-                Ok(outbox) => outbox,
-                Err(error) => {
-                    tracing::warn!(%error, "opening the SNS delivery queue failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            let options = ReceiveOptions { max_messages: 10, visibility_timeout: Some(60), wait_time_seconds: Some(20), attempt_id: None };
-            let received = match self.engine.receive(&outbox, options).await {
-                Ok(received) => received,
-                Err(error) => {
-                    tracing::debug!(%error, "receiving SNS deliveries failed");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
-            for delivery in received {
-                self.handle(&outbox, &delivery.content.body, &delivery.receipt_handle, delivery.receive_count).await;
-            }
-        }
+        self.receiver(fifo, true, Arc::new(AtomicUsize::new(1))).await;
     }
 
-    async fn handle(&self, outbox: &QueueRecord, body: &str, handle: &str, attempt: u32) {
+    /// Receives batches of jobs from one delivery queue and delivers them.
+    /// The first receiver of a queue waits for jobs with long polls and
+    /// runs as long as the server. A receiver that gets a full batch, a sign
+    /// that more jobs wait, starts another, up to [`MAX_RECEIVERS`]; that
+    /// one receives without waiting and ends at its first empty receive.
+    /// An idle node so keeps one poll per queue, and a busy one delivers
+    /// many batches at once, whose deliveries share the store's syncs. A
+    /// FIFO queue hands out no job of a message group while another of that
+    /// group is in flight, so batches running side by side never share a
+    /// group.
+    fn receiver(self: Arc<Self>, fifo: bool, first: bool, receivers: Arc<AtomicUsize>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            while !self.engine.is_stopping() {
+                let outbox = match self.outbox(fifo).await {
+                    Ok(outbox) => outbox,
+                    Err(error) if first => {
+                        tracing::warn!(%error, "opening the SNS delivery queue failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    Err(_) => break,
+                };
+                let wait = if first { 20 } else { 0 };
+                let options = ReceiveOptions { max_messages: 10, visibility_timeout: Some(60), wait_time_seconds: Some(wait), attempt_id: None };
+                let received = match self.engine.receive(&outbox, options).await {
+                    Ok(received) if !received.is_empty() => received,
+                    Ok(_) if first => continue,
+                    Err(error) if first => {
+                        tracing::debug!(%error, "receiving SNS deliveries failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    _ => break,
+                };
+                let more = received.len() == 10 && receivers.fetch_update(SeqCst, SeqCst, |count| (count < MAX_RECEIVERS).then_some(count + 1)).is_ok();
+                if more {
+                    tokio::spawn(self.clone().receiver(fifo, false, receivers.clone()));
+                }
+                let outcomes = if fifo {
+                    self.handle_in_order(received).await
+                } else {
+                    let attempt = |delivery: DeliveredMessage| {
+                        let service = self.clone();
+                        async move {
+                            let outcome = service.handle(&delivery.content.body, delivery.receive_count).await;
+                            (delivery.receipt_handle, outcome)
+                        }
+                    };
+                    jobs::attempt_together(received, attempt, "SNS deliveries").await
+                };
+                jobs::settle(&self.engine, &outbox, &outcomes, "SNS deliveries").await;
+            }
+            if !first {
+                receivers.fetch_sub(1, SeqCst);
+            }
+        })
+    }
+
+
+    /// Handles the jobs of a FIFO topic one at a time, in the order of each
+    /// message group. After a job whose delivery is retried, the later jobs
+    /// of its group wait as long as it does, so that none overtakes it.
+    async fn handle_in_order(&self, received: Vec<DeliveredMessage>) -> Vec<(String, JobOutcome)> {
+        let mut waiting: BTreeMap<String, u64> = BTreeMap::new();
+        let mut outcomes = Vec::with_capacity(received.len());
+        for delivery in received {
+            let group = order_group(&delivery.content.body);
+            let outcome = match waiting.get(&group) {
+                Some(&backoff) => JobOutcome::Retry(backoff),
+                None => self.handle(&delivery.content.body, delivery.receive_count).await,
+            };
+            if let JobOutcome::Retry(backoff) = outcome {
+                waiting.insert(group, backoff);
+            }
+            outcomes.push((delivery.receipt_handle, outcome));
+        }
+        outcomes
+    }
+
+    /// Runs one attempt of a job and returns whether the job is finished.
+    async fn handle(&self, body: &str, attempt: u32) -> JobOutcome {
         let Ok(job) = serde_json::from_str::<Job>(body) else {
             tracing::error!("dropping an SNS delivery job that cannot be read");
-            let _ = self.engine.delete(outbox, &[handle]).await;
-            return;
+            return JobOutcome::Done;
         };
-        let subscription = match self.load_subscription(&job.subscription_arn).await {
-            Ok(subscription) => subscription,
-            Err(_) => {
-                // The subscription is gone: nothing to deliver to.
-                let _ = self.engine.delete(outbox, &[handle]).await;
-                return;
-            }
+        let Ok(subscription) = self.load_subscription(&job.subscription_arn).await else {
+            // The subscription is gone: nothing to deliver to.
+            return JobOutcome::Done;
         };
-        let result = self.deliver(&job, &subscription).await;
-        let finished = match result {
+        match self.deliver(&job, &subscription).await {
             Ok(()) => {
                 self.engine.count_delivery("sns", "delivered");
-                true
+                JobOutcome::Done
             }
             Err(error) => {
                 let now = self.engine.clock().now();
@@ -220,20 +291,11 @@ impl SnsService {
                 };
                 if exhausted {
                     self.dead_letter(&job, &subscription, &error).await;
-                    true
+                    JobOutcome::Done
                 } else {
                     self.engine.count_delivery("sns", "retried");
-                    let backoff = delay.unwrap_or_else(|| (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS));
-                    if let Err(error) = self.engine.change_visibility(outbox, &[(handle, backoff)]).await {
-                        tracing::warn!(%error, "scheduling an SNS delivery retry failed");
-                    }
-                    false
+                    JobOutcome::Retry(delay.unwrap_or_else(|| (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS)))
                 }
-            }
-        };
-        if finished {
-            if let Err(error) = self.engine.delete(outbox, &[handle]).await {
-                tracing::warn!(%error, "removing a finished SNS delivery failed; it may repeat");
             }
         }
     }
@@ -247,7 +309,8 @@ impl SnsService {
             JobKind::Notification(published) => match subscription.protocol.as_str() {
                 "sqs" => self.deliver_to_queue(job, published, subscription).await,
                 "http" | "https" => {
-                    let body = if subscription.is_raw() { published.message_for(&subscription.protocol) } else { self.envelope(job, subscription).await?.to_string() };
+                    let body =
+                        if subscription.is_raw() { published.message_for(&subscription.protocol) } else { self.envelope(job, subscription).await?.to_string() };
                     self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id)).await
                 }
                 // TODO: functions as subscribers.
@@ -337,8 +400,7 @@ impl SnsService {
                 let message = format!(
                     "You have chosen to subscribe to the topic {topic_arn}.\nTo confirm the subscription, visit the SubscribeURL included in this message."
                 );
-                let subscribe_url =
-                    format!("{base}/?{}", url_query(&[("Action", "ConfirmSubscription"), ("TopicArn", topic_arn), ("Token", token)]));
+                let subscribe_url = format!("{base}/?{}", url_query(&[("Action", "ConfirmSubscription"), ("TopicArn", topic_arn), ("Token", token)]));
                 let timestamp = postroom_queue::time::iso8601(*timestamp, true);
                 let fields = [
                     ("Message", Some(message.as_str())),
@@ -460,4 +522,35 @@ fn retry_policy(subscription: &Subscription) -> (Option<u32>, Option<u64>) {
     let retries = retry.as_ref().and_then(|r| r.get("numRetries")).and_then(Value::as_u64).unwrap_or(3) as u32;
     let delay = retry.as_ref().and_then(|r| r.get("minDelayTarget")).and_then(Value::as_u64).unwrap_or(20);
     (Some(retries), Some(delay))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(subscription: &str, group: Option<&str>) -> String {
+        let published = Published {
+            message_id: "id".into(),
+            topic_arn: "arn:aws:sns:us-east-1:000000000000:t.fifo".into(),
+            message: "m".into(),
+            structured: None,
+            subject: None,
+            attributes: BTreeMap::new(),
+            group_id: group.map(Into::into),
+            deduplication_id: None,
+            sequence_number: None,
+            timestamp: 0,
+            signature_version: "1".into(),
+        };
+        let job = Job { kind: JobKind::Notification(published), subscription_arn: subscription.into(), created_at: 0 };
+        serde_json::to_string(&job).expect("serializable job")
+    }
+
+    #[test]
+    fn order_groups_pair_subscription_and_message_group() {
+        assert_eq!(order_group(&job("s1", Some("a"))), order_group(&job("s1", Some("a"))));
+        assert_ne!(order_group(&job("s1", Some("a"))), order_group(&job("s1", Some("b"))));
+        assert_ne!(order_group(&job("s1", Some("a"))), order_group(&job("s2", Some("a"))));
+        assert_eq!(order_group("not a job"), "not a job");
+    }
 }

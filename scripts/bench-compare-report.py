@@ -16,7 +16,7 @@ NOTES_MARKER = "<!-- Everything below this line is kept when scripts/bench-compa
 TARGETS = ["null", "embedded", "in-memory", "postgres-1", "postgres-2", "fakecloud", "ministack", "moto"]
 POSTROOM = ["embedded", "in-memory", "postgres-1", "postgres-2"]
 PEERS = ["fakecloud", "ministack", "moto"]
-SCENARIOS = ["send", "send-batch", "cycle", "latency", "fifo", "fifo-hot"]
+SCENARIOS = ["send", "send-batch", "cycle", "latency", "fifo", "fifo-hot", "fanout", "fanout-events"]
 DESCRIPTIONS = {
     "null": "`postroom bench null-server`: a fixed 107-byte JSON response, no queue; the ceiling of the load generator and HTTP/1.1 on this machine",
     "embedded": "Postroom, embedded store on disk: every acknowledged change is on disk (fdatasync, group commit) before the response",
@@ -308,12 +308,19 @@ def main():
         "- `latency`: one SendMessage every 5 ms and one long-polling consumer; latency runs from the send's response "
         "to the receive's response (0 when the message arrived first).\n"
         "- `fifo`: the cycle on a FIFO queue with 100 message groups; `fifo-hot`: with one group.\n"
+        "- `fanout`: half the connections Publish to an SNS topic with 10 raw-delivery subscriptions, one per queue, "
+        "half receive and delete from the 10 queues in turn; messages/s counts deliveries received.\n"
+        "- `fanout-events`: half the connections PutEvents in batches of 10 on an EventBridge bus whose rule targets "
+        "one queue, half receive and delete from it.\n"
         "- `backlog`: fill a queue with N messages in batches of 10, restart durable servers and time the restart, "
         "then drain the queue with receives and batch deletes.\n"
     )
 
     write("## Throughput\n")
-    write("Messages per second (received for cycle, latency and FIFO; sent for the send scenarios).\n")
+    write(
+        "Messages per second (received for cycle, latency, FIFO and fan-out, where each delivery to a queue "
+        "counts; sent for the send scenarios).\n"
+    )
     write(scenario_table(reports, targets, lambda report: number(report["messages_per_second"])))
     rounds = machine.get("rounds", "1")
     if rounds != "1":
@@ -334,8 +341,8 @@ def main():
     write("## Latency\n")
     write(
         "Milliseconds, p50 / p99: the send request for `send` and `send-batch`, the end-to-end time for the others. "
-        "In `cycle` and the FIFO scenarios producers run open loop, so where they outpace the consumers a backlog "
-        "grows and end-to-end latency measures its age rather than the server's delivery time.\n"
+        "In `cycle`, the FIFO and the fan-out scenarios producers run open loop, so where they outpace the consumers "
+        "a backlog grows and end-to-end latency measures its age rather than the server's delivery time.\n"
     )
     rows = []
     for scenario in SCENARIOS:

@@ -1,5 +1,5 @@
-//! One HTTP/1.1 keep-alive connection that sends signed AWS JSON 1.0 SQS
-//! requests, as the AWS SDKs send them.
+//! One HTTP/1.1 keep-alive connection that sends signed requests to SQS,
+//! SNS and EventBridge, each in the protocol that the AWS SDKs use for it.
 
 use crate::sigv4::{amz_date, SignableRequest, Signer};
 use anyhow::{bail, Context as _};
@@ -12,7 +12,72 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+/// An AWS service that the load generator calls, with its wire protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// SQS over AWS JSON 1.0.
+    Sqs,
+    /// SNS over the Query protocol: form-encoded parameters, XML responses.
+    Sns,
+    /// EventBridge over AWS JSON 1.1.
+    Events,
+}
+
+impl Service {
+    /// Name of the service in the SigV4 credential scope.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Self::Sqs => "sqs",
+            Self::Sns => "sns",
+            Self::Events => "events",
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Sqs => "application/x-amz-json-1.0",
+            Self::Sns => "application/x-www-form-urlencoded; charset=utf-8",
+            Self::Events => "application/x-amz-json-1.1",
+        }
+    }
+
+    /// Prefix of the `X-Amz-Target` header of the JSON protocols.
+    fn target_prefix(self) -> Option<&'static str> {
+        match self {
+            Self::Sqs => Some("AmazonSQS"),
+            Self::Sns => None,
+            Self::Events => Some("AWSEvents"),
+        }
+    }
+}
+
+/// API version that every SNS Query request names.
+const SNS_VERSION: &str = "2010-03-31";
+
+/// One signer per service, from the same credentials and region.
+#[derive(Debug)]
+pub struct Signers {
+    sqs: Signer,
+    sns: Signer,
+    events: Signer,
+}
+
+impl Signers {
+    pub fn new(access_key: &str, secret_key: &str, region: &str) -> Self {
+        let signer = |service: Service| {
+            Signer::new(access_key.into(), secret_key.into(), region.into(), service.signing_name().into())
+        };
+        Self { sqs: signer(Service::Sqs), sns: signer(Service::Sns), events: signer(Service::Events) }
+    }
+
+    fn get(&self, service: Service) -> &Signer {
+        match service {
+            Service::Sqs => &self.sqs,
+            Service::Sns => &self.sns,
+            Service::Events => &self.events,
+        }
+    }
+}
 
 /// An `http://host:port` endpoint.
 #[derive(Clone, Debug)]
@@ -55,7 +120,7 @@ impl Endpoint {
 #[derive(Debug)]
 pub enum CallError {
     /// The endpoint returned an error status. `code` is the AWS error code
-    /// without its namespace, such as `QueueDoesNotExist`.
+    /// without its namespace, such as `QueueDoesNotExist` or `NotFound`.
     Service { status: u16, code: String, message: String },
     /// Connecting, writing or reading failed.
     Transport(String),
@@ -90,7 +155,7 @@ impl std::fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-/// Error body of the AWS JSON protocol.
+/// Error body of the AWS JSON protocols.
 #[derive(Deserialize)]
 struct ErrorBody {
     #[serde(rename = "__type", default)]
@@ -101,18 +166,18 @@ struct ErrorBody {
 
 /// A client bound to one endpoint over one connection, reopened after a
 /// transport error or a timeout.
-pub struct SqsClient {
+pub struct Client {
     endpoint: Endpoint,
-    signer: Arc<Signer>,
+    signers: Arc<Signers>,
     timeout: Duration,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
-impl SqsClient {
+impl Client {
     /// Creates a client that connects on its first call. `timeout` bounds
     /// each call, long-poll waits included.
-    pub fn new(endpoint: Endpoint, signer: Arc<Signer>, timeout: Duration) -> Self {
-        Self { endpoint, signer, timeout, sender: None }
+    pub fn new(endpoint: Endpoint, signers: Arc<Signers>, timeout: Duration) -> Self {
+        Self { endpoint, signers, timeout, sender: None }
     }
 
     /// Closes the connection, so that the next call opens a new one. A request
@@ -129,7 +194,15 @@ impl SqsClient {
     /// Sends `AmazonSQS.<operation>` with the JSON `body` and returns the
     /// body of a 2xx response.
     pub async fn call(&mut self, operation: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
-        match tokio::time::timeout(self.timeout, self.send(operation, body)).await {
+        self.call_service(Service::Sqs, operation, body).await
+    }
+
+    /// Calls `operation` of `service` and returns the body of a 2xx
+    /// response. `body` is the JSON request of the JSON protocols, and for
+    /// SNS the form-encoded parameters other than `Action` and `Version`,
+    /// which this adds.
+    pub async fn call_service(&mut self, service: Service, operation: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
+        match tokio::time::timeout(self.timeout, self.send(service, operation, body)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => {
                 if matches!(error, CallError::Transport(_)) {
@@ -152,13 +225,24 @@ impl SqsClient {
         operation: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<T> {
-        let response = self.call(operation, body).await?;
+        self.call_service_json(Service::Sqs, operation, body).await
+    }
+
+    /// Like `call_service` for a JSON protocol, and decodes the response as
+    /// `T`.
+    pub async fn call_service_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        service: Service,
+        operation: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<T> {
+        let response = self.call_service(service, operation, body).await?;
         serde_json::from_slice(&response)
             .with_context(|| format!("decoding the {operation} response {:?}", String::from_utf8_lossy(&response)))
     }
 
-    async fn send(&mut self, operation: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
-        let mut request = self.build_request(operation, body)?;
+    async fn send(&mut self, service: Service, operation: &str, body: Vec<u8>) -> Result<Bytes, CallError> {
+        let mut request = self.build_request(service, operation, body)?;
         // A keep-alive connection that the server closed while idle fails
         // before the request is written. One retry on a new connection
         // covers that, and cannot send a request twice.
@@ -193,26 +277,44 @@ impl SqsClient {
         if status.is_success() {
             return Ok(body);
         }
-        let error: ErrorBody =
-            serde_json::from_slice(&body).unwrap_or(ErrorBody { error_type: String::new(), message: String::new() });
-        let code = error.error_type.rsplit('#').next().unwrap_or_default();
-        let code = if code.is_empty() { "unknown".to_string() } else { code.to_string() };
-        let message =
-            if error.message.is_empty() { String::from_utf8_lossy(&body).into_owned() } else { error.message };
+        let (code, message) = match service {
+            Service::Sns => query_error(&body),
+            Service::Sqs | Service::Events => json_error(&body),
+        };
+        let code = if code.is_empty() { "unknown".to_string() } else { code };
+        let message = if message.is_empty() { String::from_utf8_lossy(&body).into_owned() } else { message };
         Err(CallError::Service { status: status.as_u16(), code, message })
     }
 
-    fn build_request(&self, operation: &str, body: Vec<u8>) -> Result<http::Request<Full<Bytes>>, CallError> {
-        let target = format!("AmazonSQS.{operation}");
+    fn build_request(
+        &self,
+        service: Service,
+        operation: &str,
+        body: Vec<u8>,
+    ) -> Result<http::Request<Full<Bytes>>, CallError> {
+        let body = match service.target_prefix() {
+            Some(_) => body,
+            None => {
+                let mut form = format!("Action={operation}&Version={SNS_VERSION}").into_bytes();
+                if !body.is_empty() {
+                    form.push(b'&');
+                    form.extend_from_slice(&body);
+                }
+                form
+            }
+        };
+        let target = service.target_prefix().map(|prefix| format!("{prefix}.{operation}"));
         let timestamp = amz_date(OffsetDateTime::now_utc());
-        let headers = [
-            ("content-type", JSON_CONTENT_TYPE),
+        let mut headers = vec![
+            ("content-type", service.content_type()),
             ("host", self.endpoint.authority.as_str()),
             ("x-amz-date", timestamp.as_str()),
-            ("x-amz-target", target.as_str()),
         ];
+        if let Some(target) = &target {
+            headers.push(("x-amz-target", target.as_str()));
+        }
         let signable = SignableRequest { method: "POST", path: "/", query: "", headers: &headers, payload: &body };
-        let authorization = self.signer.authorization(&signable, &timestamp);
+        let authorization = self.signers.get(service).authorization(&signable, &timestamp);
 
         let mut builder = http::Request::builder().method("POST").uri("/");
         for (name, value) in headers {
@@ -248,6 +350,23 @@ impl SqsClient {
     }
 }
 
+/// Reads the code, without its namespace, and the message of an AWS JSON
+/// error body.
+fn json_error(body: &[u8]) -> (String, String) {
+    let error: ErrorBody =
+        serde_json::from_slice(body).unwrap_or(ErrorBody { error_type: String::new(), message: String::new() });
+    let code = error.error_type.rsplit('#').next().unwrap_or_default().to_string();
+    (code, error.message)
+}
+
+/// Reads the code and the message of a Query protocol error,
+/// `<ErrorResponse><Error><Code>…</Code><Message>…</Message>`.
+fn query_error(body: &[u8]) -> (String, String) {
+    let text = String::from_utf8_lossy(body);
+    let field = |tag: &str| crate::sns::xml_text(&text, tag).unwrap_or_default();
+    (field("Code"), field("Message"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +389,19 @@ mod tests {
         assert!(Endpoint::parse("https://127.0.0.1:4566").is_err());
         assert!(Endpoint::parse("http://127.0.0.1:4566/queue").is_err());
         assert!(Endpoint::parse("127.0.0.1:4566").is_err());
+    }
+
+    #[test]
+    fn json_error_drops_the_namespace() {
+        let body = br#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"no such queue"}"#;
+        assert_eq!(json_error(body), ("QueueDoesNotExist".to_string(), "no such queue".to_string()));
+        assert_eq!(json_error(b"<html>"), (String::new(), String::new()));
+    }
+
+    #[test]
+    fn query_error_reads_code_and_message() {
+        let body = b"<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type>\
+            <Code>NotFound</Code><Message>Topic does not exist &amp; never did</Message></Error></ErrorResponse>";
+        assert_eq!(query_error(body), ("NotFound".to_string(), "Topic does not exist & never did".to_string()));
     }
 }

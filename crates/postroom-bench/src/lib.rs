@@ -2,14 +2,17 @@
 //! null server that measures the load generator's own ceiling.
 //!
 //! The generator keeps one HTTP/1.1 keep-alive connection per unit of
-//! concurrency, each with one request in flight, and sends AWS JSON 1.0
-//! requests (`X-Amz-Target: AmazonSQS.<Operation>`) signed with SigV4 as
-//! the AWS SDKs sign them. Each scenario creates its own queue under a
-//! unique name and deletes it at the end, except `backlog`, whose queue
-//! `drain` empties and deletes later. Latency goes into log-linear
+//! concurrency, each with one request in flight. It signs requests with
+//! SigV4 as the AWS SDKs sign them, and sends AWS JSON 1.0 to SQS
+//! (`X-Amz-Target: AmazonSQS.<Operation>`). The fan-out scenarios also
+//! send the Query protocol to SNS and AWS JSON 1.1 to EventBridge. Each scenario
+//! creates its own queues, topic or bus under unique names and deletes them
+//! at the end, except `backlog`, whose queue `drain` empties and deletes
+//! later. Latency goes into log-linear
 //! histograms; the report is a table on stdout and, on request, JSON.
 
 pub mod client;
+pub mod events;
 pub mod histogram;
 pub mod null_server;
 mod options;
@@ -19,6 +22,7 @@ pub mod report;
 mod runner;
 mod scenario;
 pub mod sigv4;
+pub mod sns;
 pub mod sqs;
 
 pub use options::{BenchArgs, BenchCommand, LoadOptions, NullServerOptions};
@@ -40,6 +44,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             BenchCommand::Latency(options) => (Scenario::Latency, options),
             BenchCommand::Fifo(options) => (Scenario::Fifo, options),
             BenchCommand::FifoHot(options) => (Scenario::FifoHot, options),
+            BenchCommand::Fanout(options) => (Scenario::Fanout, options),
+            BenchCommand::FanoutEvents(options) => (Scenario::FanoutEvents, options),
             BenchCommand::Backlog(options) => (Scenario::Backlog, options),
             BenchCommand::Drain(options) => (Scenario::Drain, options),
         };

@@ -31,6 +31,15 @@ pub enum BenchCommand {
     Fifo(LoadOptions),
     /// The cycle on a FIFO queue with one message group.
     FifoHot(LoadOptions),
+    /// Half the connections publish to an SNS topic with --queues
+    /// raw-delivery subscriptions, one per queue, while the other half
+    /// receive and delete from the queues in turn. Reports deliveries
+    /// received per second.
+    Fanout(LoadOptions),
+    /// Half the connections put events in batches of --batch-size on an
+    /// EventBridge bus whose rule targets one queue, while the other half
+    /// receive and delete from it.
+    FanoutEvents(LoadOptions),
     /// Fills a queue with --messages bodies in batches and leaves it for
     /// `drain`.
     Backlog(LoadOptions),
@@ -61,8 +70,8 @@ pub struct LoadOptions {
     #[arg(long, default_value_t = 1024)]
     pub body_size: usize,
 
-    /// Messages per SendMessageBatch request, 1 to 10 (send-batch, cycle,
-    /// fifo, fifo-hot, backlog).
+    /// Messages per SendMessageBatch request, or events per PutEvents, 1 to
+    /// 10 (send-batch, cycle, fifo, fifo-hot, fanout-events, backlog).
     #[arg(long, default_value_t = 10)]
     pub batch_size: usize,
 
@@ -77,7 +86,7 @@ pub struct LoadOptions {
     pub warmup: f64,
 
     /// WaitTimeSeconds of each ReceiveMessage, 0 to 20 (cycle, latency,
-    /// fifo, fifo-hot). Receives still waiting when the measurement ends
+    /// fifo, fifo-hot, fanout, fanout-events). Receives still waiting when the measurement ends
     /// are abandoned.
     #[arg(long, default_value_t = 20)]
     pub wait_time_seconds: u32,
@@ -92,7 +101,8 @@ pub struct LoadOptions {
     pub queue_name: Option<String>,
 
     /// Messages sent but not yet received at which producers pause until
-    /// consumers catch up (cycle, fifo, fifo-hot). The default, 0, runs
+    /// consumers catch up (cycle, fifo, fifo-hot, fanout, fanout-events);
+    /// in fanout, every published message counts once per queue. The default, 0, runs
     /// producers open loop, so a server that accepts sends faster than it
     /// delivers builds a backlog. A bound keeps the queue short, and
     /// end-to-end latency then measures delivery, not the backlog's age.
@@ -102,6 +112,10 @@ pub struct LoadOptions {
     /// Message groups of the FIFO queue (fifo).
     #[arg(long, default_value_t = 100)]
     pub groups: u32,
+
+    /// Queues subscribed to the topic, 1 to 100 (fanout).
+    #[arg(long, default_value_t = 10)]
+    pub queues: usize,
 
     /// Time between two sends, in milliseconds (latency).
     #[arg(long, default_value_t = 5)]

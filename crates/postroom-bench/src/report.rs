@@ -146,15 +146,14 @@ impl Report {
             _ => parts.push(format!("{} connections", self.connections)),
         }
         parts.push(format!("{} B bodies", self.body_size));
-        if matches!(self.scenario.as_str(), "send-batch" | "cycle" | "fifo" | "fifo-hot" | "backlog") {
+        if matches!(self.scenario.as_str(), "send-batch" | "cycle" | "fifo" | "fifo-hot" | "fanout-events" | "backlog")
+        {
             parts.push(format!("batches of {}", self.batch_size));
         }
         match self.scenario.as_str() {
             "backlog" | "drain" => parts.push(format!("{:.1} s until done", self.measured_seconds)),
-            _ => parts.push(format!(
-                "{:.1} s measured after {:.1} s warm-up",
-                self.measured_seconds, self.warmup_seconds
-            )),
+            _ => parts
+                .push(format!("{:.1} s measured after {:.1} s warm-up", self.measured_seconds, self.warmup_seconds)),
         }
         parts.join(", ")
     }

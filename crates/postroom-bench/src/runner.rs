@@ -1,10 +1,9 @@
 //! State that every scenario shares: the measurement window, the clients,
 //! the per-task statistics and the counters behind the progress line.
 
-use crate::client::{CallError, Endpoint, SqsClient};
+use crate::client::{CallError, Client, Endpoint, Service, Signers};
 use crate::histogram::Histogram;
 use crate::options::LoadOptions;
-use crate::sigv4::Signer;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +18,7 @@ const TRANSPORT_ERROR_PAUSE: Duration = Duration::from_millis(20);
 pub struct Run {
     pub options: LoadOptions,
     pub endpoints: Vec<Endpoint>,
-    pub signer: Arc<Signer>,
+    pub signers: Arc<Signers>,
     /// Zero of the send times written into message bodies.
     pub base: Instant,
     /// Start of the measurement, after the warm-up.
@@ -124,16 +123,11 @@ impl Run {
         end: Instant,
         unbounded: bool,
     ) -> Self {
-        let signer = Arc::new(Signer::new(
-            options.access_key.clone(),
-            options.secret_key.clone(),
-            options.region.clone(),
-            "sqs".to_string(),
-        ));
+        let signers = Arc::new(Signers::new(&options.access_key, &options.secret_key, &options.region));
         Self {
             options,
             endpoints,
-            signer,
+            signers,
             base,
             measure_start,
             end,
@@ -145,14 +139,14 @@ impl Run {
 
     /// Creates the client of connection number `index`, which takes the
     /// endpoints in turn.
-    pub fn client(&self, index: usize) -> SqsClient {
+    pub fn client(&self, index: usize) -> Client {
         let endpoint = self.endpoints[index % self.endpoints.len()].clone();
-        SqsClient::new(endpoint, self.signer.clone(), Duration::from_secs_f64(self.options.request_timeout))
+        Client::new(endpoint, self.signers.clone(), Duration::from_secs_f64(self.options.request_timeout))
     }
 
     /// Creates a client on the first endpoint, for creating and deleting
     /// queues.
-    pub fn control_client(&self) -> SqsClient {
+    pub fn control_client(&self) -> Client {
         self.client(0)
     }
 
@@ -179,17 +173,23 @@ impl Run {
     /// flight when the window ends is abandoned with its connection, so that
     /// a slow server cannot stretch the run. It returns `Abandoned` and is
     /// not counted.
-    pub async fn call(
+    pub async fn call(&self, client: &mut Client, stats: &mut Stats, operation: &'static str, body: Vec<u8>) -> Timed {
+        self.call_service(client, stats, Service::Sqs, operation, body).await
+    }
+
+    /// Like [`Run::call`], for an operation of any service.
+    pub async fn call_service(
         &self,
-        client: &mut SqsClient,
+        client: &mut Client,
         stats: &mut Stats,
+        service: Service,
         operation: &'static str,
         body: Vec<u8>,
     ) -> Timed {
         let started = Instant::now();
         let end = tokio::time::Instant::from_std(self.end);
         let result = tokio::select! {
-            result = client.call(operation, body) => result,
+            result = client.call_service(service, operation, body) => result,
             () = tokio::time::sleep_until(end) => {
                 client.disconnect();
                 Err(CallError::Abandoned)

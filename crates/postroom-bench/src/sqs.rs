@@ -201,6 +201,22 @@ pub fn parse_body(body: &str) -> Option<(u64, u64)> {
     Some((sequence, sent))
 }
 
+/// Reads the sequence number and the send time from a received body: a
+/// bench body as sent, an SNS notification that carries one in `Message`
+/// (delivery that is not raw), or an EventBridge event that carries one in
+/// `detail.b`.
+pub fn parse_delivered_body(body: &str) -> Option<(u64, u64)> {
+    if let Some(parsed) = parse_body(body) {
+        return Some(parsed);
+    }
+    if !body.starts_with('{') {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let inner = value.get("Message").or_else(|| value.get("detail").and_then(|detail| detail.get("b")))?;
+    parse_body(inner.as_str()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +265,17 @@ mod tests {
     #[test]
     fn foreign_body_ignored() {
         assert_eq!(parse_body("hello"), None);
+    }
+
+    #[test]
+    fn delivered_bodies_in_envelopes() {
+        let body = message_body(7, 99, 64);
+        assert_eq!(parse_delivered_body(&body), Some((7, 99)));
+        let notification = serde_json::json!({"Type": "Notification", "Message": body}).to_string();
+        assert_eq!(parse_delivered_body(&notification), Some((7, 99)));
+        let event = serde_json::json!({"source": "postroom.bench", "detail": {"b": body}}).to_string();
+        assert_eq!(parse_delivered_body(&event), Some((7, 99)));
+        assert_eq!(parse_delivered_body(r#"{"detail":{}}"#), None);
+        assert_eq!(parse_delivered_body("not a bench body"), None);
     }
 }

@@ -169,6 +169,9 @@ fn invalid_options_fail_before_any_request() {
         (&["send", "--endpoint", "http://127.0.0.1:99999"], "is not a number from 1 to 65535"),
         (&["send", "--endpoint", "http://127.0.0.1:x"], "is not a number from 1 to 65535"),
         (&["send", "--endpoint", endpoint, "--server-pid", &exited_pid], "no such process"),
+        (&["fanout", "--endpoint", endpoint, "--queues", "0"], "--queues 0 is invalid"),
+        (&["fanout", "--endpoint", endpoint, "--queues", "101"], "--queues 101 is invalid"),
+        (&["fanout-events", "--endpoint", endpoint, "--concurrency", "1"], "needs --concurrency of at least 2"),
     ];
     for (args, expected) in cases {
         let (code, stderr) = bench_failure(args);
@@ -295,4 +298,72 @@ async fn server_exit_during_run_fails_it() {
     assert!(stderr.contains(&format!("the server process {pid} exited during the run")), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains(&format!("server process {pid} exited during the run")), "{stdout}");
+}
+
+/// Posts a request signed for `service` (only the credential scope, which
+/// Postroom routes by) and returns the response body.
+async fn post(server: &Server, service: &str, headers: &[(&str, &str)], body: String) -> String {
+    let mut request = reqwest::Client::new().post(server.endpoint()).header(
+        "authorization",
+        format!("AWS4-HMAC-SHA256 Credential=test/20261205/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+    );
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(body).send().await.expect("request");
+    assert!(response.status().is_success(), "{service} request failed: {}", response.status());
+    response.text().await.expect("response body")
+}
+
+/// Checks what the reports of both fan-out scenarios satisfy. Producers
+/// pause at a backlog of 300 deliveries, so the deliveries made in the
+/// window exceed those received by at most that bound plus what the two
+/// producers send while they check it.
+fn check_fanout_report(report: &Value, producer_operation: &str, fan_out: u64, per_request: u64) {
+    assert_eq!(report["errors"], serde_json::json!({}), "errors: {}", report["errors"]);
+    let sent = count(report, "messages_sent");
+    let received = count(report, "messages_received");
+    assert!(received > 0, "nothing received: {report}");
+    assert!(sent * fan_out <= received + 300 + 2 * per_request * fan_out, "sent {sent}, received {received}");
+    for operation in [producer_operation, "ReceiveMessage", "DeleteMessageBatch"] {
+        assert!(report["latency"][operation]["count"].as_u64() > Some(0), "no {operation} in {report}");
+    }
+    // Every delivery carries the send time, in the raw body or in the
+    // event's detail.
+    assert_eq!(report["end_to_end_latency"]["count"].as_u64(), Some(received), "{report}");
+}
+
+#[tokio::test]
+async fn fanout_cleans_up() {
+    let server = Server::start(Options { in_memory: false, manual_clock: false });
+    let report = bench_with("fanout", &server.endpoint(), server.pid(), &["--queues", "3", "--max-backlog", "300"]);
+    check_fanout_report(&report, "Publish", 3, 1);
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("each Publish goes to 3 queues with raw delivery"), "notes: {notes}");
+
+    let queues = server.client().list_queues().send().await.expect("ListQueues");
+    assert!(queues.queue_urls().is_empty(), "queues left behind: {:?}", queues.queue_urls());
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("Action", "ListTopics")
+        .append_pair("Version", "2010-03-31")
+        .finish();
+    let topics = post(&server, "sns", &[("content-type", "application/x-www-form-urlencoded")], body).await;
+    assert!(topics.contains("<Topics"), "{topics}");
+    assert!(!topics.contains("bench-fanout"), "topic left behind: {topics}");
+}
+
+#[tokio::test]
+async fn fanout_events_cleans_up() {
+    let server = Server::start(Options { in_memory: false, manual_clock: false });
+    let report = bench_with("fanout-events", &server.endpoint(), server.pid(), &["--max-backlog", "300"]);
+    check_fanout_report(&report, "PutEvents", 1, 10);
+
+    let queues = server.client().list_queues().send().await.expect("ListQueues");
+    assert!(queues.queue_urls().is_empty(), "queues left behind: {:?}", queues.queue_urls());
+    let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "AWSEvents.ListEventBuses")];
+    let buses = post(&server, "events", &headers, "{}".to_string()).await;
+    let buses: Value = serde_json::from_str(&buses).expect("ListEventBuses output");
+    let names: Vec<&str> =
+        buses["EventBuses"].as_array().expect("EventBuses").iter().filter_map(|bus| bus["Name"].as_str()).collect();
+    assert_eq!(names, ["default"], "buses left behind");
 }

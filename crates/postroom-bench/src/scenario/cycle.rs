@@ -2,7 +2,7 @@
 //! receive and delete them, so every message makes the whole trip.
 
 use super::send::send_one_batch;
-use crate::client::SqsClient;
+use crate::client::Client;
 use crate::runner::{Run, Stats};
 use crate::sqs::{self, BatchOutput, DeleteEntry, DeleteMessageBatch, ReceiveMessage, ReceiveMessageOutput};
 use std::sync::atomic::Ordering;
@@ -46,7 +46,7 @@ pub async fn cycle(run: Arc<Run>, queue_url: Arc<str>, groups: Option<u32>) -> S
 /// Waits while `--max-backlog` messages are sent but not received. The
 /// measurement's end also releases the wait, so that no producer outlives
 /// it.
-async fn wait_for_room(run: &Run, received: &Notify) {
+pub(super) async fn wait_for_room(run: &Run, received: &Notify) {
     let limit = run.options.max_backlog;
     if limit == 0 {
         return;
@@ -88,7 +88,7 @@ async fn consume(run: &Run, queue_url: &str, index: usize, received: &Notify) ->
 /// inside the window, and returns their receipt handles.
 pub async fn receive(
     run: &Run,
-    client: &mut SqsClient,
+    client: &mut Client,
     stats: &mut Stats,
     queue_url: &str,
     wait_time_seconds: u32,
@@ -113,7 +113,7 @@ pub async fn receive(
     for message in messages {
         if timed.counted {
             stats.messages_received += 1;
-            if let Some((_, sent_micros)) = sqs::parse_body(&message.body) {
+            if let Some((_, sent_micros)) = sqs::parse_delivered_body(&message.body) {
                 stats.end_to_end.record_micros(received_micros.saturating_sub(sent_micros));
             }
         }
@@ -123,7 +123,7 @@ pub async fn receive(
 }
 
 /// Deletes received messages with one DeleteMessageBatch.
-pub async fn delete(run: &Run, client: &mut SqsClient, stats: &mut Stats, queue_url: &str, handles: Vec<String>) {
+pub async fn delete(run: &Run, client: &mut Client, stats: &mut Stats, queue_url: &str, handles: Vec<String>) {
     let entries = handles
         .into_iter()
         .enumerate()

@@ -123,7 +123,7 @@ async fn consume(
 /// handle of each message that carries a bench body.
 async fn receive_with_bodies(
     run: &Run,
-    client: &mut crate::client::SqsClient,
+    client: &mut crate::client::Client,
     stats: &mut Stats,
     queue_url: &str,
 ) -> Vec<(u64, u64, String)> {

@@ -1,8 +1,9 @@
 //! The scenarios and the steps around them: checking the options, creating
-//! the queue, sampling the processes, and building the report.
+//! the queues and topics, sampling the processes, and building the report.
 
 mod backlog;
 mod cycle;
+mod fanout;
 mod latency;
 mod queue;
 mod send;
@@ -28,6 +29,8 @@ pub enum Scenario {
     Latency,
     Fifo,
     FifoHot,
+    Fanout,
+    FanoutEvents,
     Backlog,
     Drain,
 }
@@ -41,6 +44,8 @@ impl Scenario {
             Self::Latency => "latency",
             Self::Fifo => "fifo",
             Self::FifoHot => "fifo-hot",
+            Self::Fanout => "fanout",
+            Self::FanoutEvents => "fanout-events",
             Self::Backlog => "backlog",
             Self::Drain => "drain",
         }
@@ -59,7 +64,34 @@ impl Scenario {
     /// Returns true when the scenario's messages per second count the
     /// messages received rather than those sent.
     fn counts_received(self) -> bool {
-        matches!(self, Self::Cycle | Self::Latency | Self::Fifo | Self::FifoHot | Self::Drain)
+        matches!(
+            self,
+            Self::Cycle | Self::Latency | Self::Fifo | Self::FifoHot | Self::Fanout | Self::FanoutEvents | Self::Drain
+        )
+    }
+
+    /// Returns true when half the connections produce and half consume.
+    fn has_producers_and_consumers(self) -> bool {
+        matches!(self, Self::Cycle | Self::Fifo | Self::FifoHot | Self::Fanout | Self::FanoutEvents)
+    }
+
+    fn is_fanout(self) -> bool {
+        matches!(self, Self::Fanout | Self::FanoutEvents)
+    }
+}
+
+/// Resources that a run creates and deletes at its end.
+enum Resources {
+    Queue(Arc<str>),
+    Fanout(Arc<fanout::Topology>),
+}
+
+impl Resources {
+    async fn delete(&self, control: &mut crate::client::Client) -> anyhow::Result<()> {
+        match self {
+            Self::Queue(url) => queue::delete(control, url).await,
+            Self::Fanout(topology) => topology.delete(control).await,
+        }
     }
 }
 
@@ -71,15 +103,19 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
     let interrupted = crate::shutdown_signal();
     let endpoints = options.endpoints.iter().map(|url| Endpoint::parse(url)).collect::<anyhow::Result<Vec<_>>>()?;
 
-    // The queue is created before the run starts, so the warm-up starts
-    // with it in place.
+    // The queues are created before the run starts, so the warm-up starts
+    // with them in place.
     let setup = Run::unbounded(options.clone(), endpoints.clone());
     let mut control = setup.control_client();
-    let (queue_name, queue_url, expected) = match scenario {
+    let (name, resources, expected) = match scenario {
         Scenario::Drain => {
             let name = options.queue_name.clone().unwrap_or_default();
             let (url, count) = backlog::inspect(&setup, &name).await?;
-            (name, url, count)
+            (name, Resources::Queue(url.into()), count)
+        }
+        Scenario::Fanout | Scenario::FanoutEvents => {
+            let topology = fanout::Topology::create(&mut control, scenario, options.queues).await?;
+            (topology.name.clone(), Resources::Fanout(Arc::new(topology)), 0)
         }
         _ => {
             let name = match (&options.queue_name, scenario) {
@@ -87,7 +123,7 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
                 _ => queue::unique_name(scenario.name(), scenario.is_fifo()),
             };
             let url = queue::create(&mut control, &name, scenario.is_fifo()).await?;
-            (name, url, 0)
+            (name, Resources::Queue(url.into()), 0)
         }
     };
 
@@ -99,7 +135,11 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
     let progress = Progress::start(run.clone(), scenario.name(), options.quiet);
     let pids = watched_pids(&options);
     let sampler = spawn_sampler(&run, pids.clone(), scenario.is_unbounded());
-    let queue_url: Arc<str> = queue_url.into();
+    let (queue_url, topology): (Arc<str>, _) = match &resources {
+        Resources::Queue(url) => (url.clone(), None),
+        Resources::Fanout(topology) => (Arc::from(""), Some(topology.clone())),
+    };
+    let fan_out = topology.as_ref().map_or(1, |topology| topology.fan_out());
 
     let work = async {
         match scenario {
@@ -108,19 +148,25 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
             Scenario::Cycle => cycle::cycle(run.clone(), queue_url.clone(), None).await,
             Scenario::Fifo => cycle::cycle(run.clone(), queue_url.clone(), Some(options.groups)).await,
             Scenario::FifoHot => cycle::cycle(run.clone(), queue_url.clone(), Some(1)).await,
+            Scenario::Fanout | Scenario::FanoutEvents => match &topology {
+                Some(topology) => fanout::fanout(run.clone(), topology.clone()).await,
+                None => Stats::default(),
+            },
             Scenario::Latency => latency::latency(run.clone(), queue_url.clone()).await,
             Scenario::Backlog => backlog::fill(run.clone(), queue_url.clone()).await,
             Scenario::Drain => backlog::drain(run.clone(), queue_url.clone(), expected).await,
         }
     };
     // SIGINT or SIGTERM ends the run without a report, but not before the
-    // queue is deleted: a durable server would keep it and its messages.
+    // queues are deleted: a durable server would keep them and their
+    // messages.
     let stats = tokio::select! {
         stats = work => stats,
         () = interrupted => {
             progress.stop();
-            let outcome = match queue::delete(&mut control, &queue_url).await {
-                Ok(()) => format!("the queue {queue_name} was deleted"),
+            let outcome = match resources.delete(&mut control).await {
+                Ok(()) if scenario.is_fanout() => format!("the resources of {name} were deleted"),
+                Ok(()) => format!("the queue {name} was deleted"),
                 Err(error) => format!("{error:#}"),
             };
             bail!("interrupted before the end of the run; {outcome}");
@@ -144,7 +190,7 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
     };
 
     if scenario != Scenario::Backlog {
-        if let Err(error) = queue::delete(&mut control, &queue_url).await {
+        if let Err(error) = resources.delete(&mut control).await {
             eprintln!("warning: {error:#}");
         }
     }
@@ -154,14 +200,14 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
     if let (Some(start), Some(end)) = (before.1, after.1) {
         report.machine_cores_busy = Some((end - start).max(0.0) / sampled.as_secs_f64().max(1e-9));
     }
-    report.queue_name = Some(queue_name);
+    report.queue_name = Some(name);
     report.exited_servers = options.server_pids.iter().copied().filter(|pid| !crate::process::exists(*pid)).collect();
     for pid in &report.exited_servers {
         report.notes.push(format!(
             "server process {pid} exited during the run: its CPU and memory are missing, and the rates include the time it was down"
         ));
     }
-    add_notes(&mut report, scenario, &options, &stats, expected);
+    add_notes(&mut report, scenario, &options, &stats, expected, fan_out);
     Ok(report)
 }
 
@@ -170,13 +216,16 @@ pub async fn execute(scenario: Scenario, options: LoadOptions) -> anyhow::Result
 /// still fits in an `Instant`.
 const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
+/// Maximum number of queues subscribed to the topic of `fanout`.
+const MAX_QUEUES: usize = 100;
+
 /// Maximum pause between two sends of `latency`.
 const MAX_INTERVAL_MS: u64 = 60_000;
 
 fn validate(scenario: Scenario, options: &LoadOptions) -> anyhow::Result<()> {
     ensure!(!options.endpoints.is_empty(), "no --endpoint given");
     ensure!(options.concurrency >= 1, "--concurrency must be at least 1");
-    if matches!(scenario, Scenario::Cycle | Scenario::Fifo | Scenario::FifoHot) {
+    if scenario.has_producers_and_consumers() {
         ensure!(
             options.concurrency >= 2,
             "{} needs --concurrency of at least 2: producers and consumers",
@@ -217,6 +266,11 @@ fn validate(scenario: Scenario, options: &LoadOptions) -> anyhow::Result<()> {
         "--request-timeout must exceed --wait-time-seconds, or every long poll times out"
     );
     ensure!(options.groups >= 1, "--groups must be at least 1");
+    ensure!(
+        (1..=MAX_QUEUES).contains(&options.queues),
+        "--queues {} is invalid; use 1 to {MAX_QUEUES}",
+        options.queues
+    );
     for pid in &options.server_pids {
         ensure!(crate::process::exists(*pid), "--server-pid {pid}: no such process");
     }
@@ -263,7 +317,14 @@ fn spawn_sampler(run: &Run, pids: Vec<u32>, unbounded: bool) -> Sampler {
     }))
 }
 
-fn add_notes(report: &mut Report, scenario: Scenario, options: &LoadOptions, stats: &Stats, expected: u64) {
+fn add_notes(
+    report: &mut Report,
+    scenario: Scenario,
+    options: &LoadOptions,
+    stats: &Stats,
+    expected: u64,
+    fan_out: u64,
+) {
     match scenario {
         Scenario::Backlog => {
             report.notes.push(format!(
@@ -291,16 +352,26 @@ fn add_notes(report: &mut Report, scenario: Scenario, options: &LoadOptions, sta
                 });
             }
         }
-        Scenario::Cycle | Scenario::Fifo | Scenario::FifoHot => {
+        Scenario::Cycle | Scenario::Fifo | Scenario::FifoHot | Scenario::Fanout | Scenario::FanoutEvents => {
             let producers = (options.concurrency / 2).max(1);
+            let built = if scenario == Scenario::Fanout { "building the message" } else { "building the batch" };
             report.notes.push(format!(
                 "{producers} producer and {} consumer connections; ReceiveMessage takes 10 with WaitTimeSeconds={}; \
-                 end-to-end latency runs from building the batch to the receive's response",
+                 end-to-end latency runs from {built} to the receive's response",
                 options.concurrency.saturating_sub(producers).max(1),
                 options.wait_time_seconds
             ));
-            if scenario == Scenario::Fifo {
-                report.notes.push(format!("{} message groups", options.groups));
+            match scenario {
+                Scenario::Fifo => report.notes.push(format!("{} message groups", options.groups)),
+                Scenario::Fanout => report.notes.push(format!(
+                    "each Publish goes to {fan_out} queues with raw delivery: {} messages published, {} deliveries",
+                    stats.messages_sent,
+                    stats.messages_sent * fan_out
+                )),
+                Scenario::FanoutEvents => report
+                    .notes
+                    .push(format!("PutEvents of {} events on a bus whose rule targets one queue", options.batch_size)),
+                _ => {}
             }
             if options.max_backlog > 0 {
                 report
@@ -310,10 +381,11 @@ fn add_notes(report: &mut Report, scenario: Scenario, options: &LoadOptions, sta
             // Without the bound, or with a large one, a server that accepts
             // sends faster than it delivers builds a backlog whose age the
             // latency shows.
-            if stats.messages_sent > stats.messages_received + stats.messages_received / 20 {
+            let delivered = stats.messages_sent * fan_out;
+            if delivered > stats.messages_received + stats.messages_received / 20 {
                 report.notes.push(format!(
                     "{} messages sent but not received in the window: a backlog grew, so end-to-end latency includes queueing time",
-                    stats.messages_sent - stats.messages_received
+                    delivered - stats.messages_received
                 ));
             }
         }

@@ -1,6 +1,6 @@
 //! Creating and deleting the queues that the scenarios use.
 
-use crate::client::SqsClient;
+use crate::client::Client;
 use crate::sqs::{self, CreateQueue, QueueUrl, QueueUrlOutput};
 use anyhow::Context as _;
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ pub fn unique_name(scenario: &str, fifo: bool) -> String {
 /// Creates the queue `name` and returns its URL. A FIFO queue gets no
 /// content-based deduplication, because the producers set explicit
 /// deduplication ids.
-pub async fn create(client: &mut SqsClient, name: &str, fifo: bool) -> anyhow::Result<String> {
+pub async fn create(client: &mut Client, name: &str, fifo: bool) -> anyhow::Result<String> {
     let mut attributes = HashMap::new();
     if fifo {
         attributes.insert("FifoQueue", "true".to_string());
@@ -31,7 +31,7 @@ pub async fn create(client: &mut SqsClient, name: &str, fifo: bool) -> anyhow::R
     Ok(output.queue_url.unwrap_or_else(|| format!("{}/000000000000/{name}", client.endpoint().url)))
 }
 
-pub async fn delete(client: &mut SqsClient, queue_url: &str) -> anyhow::Result<()> {
+pub async fn delete(client: &mut Client, queue_url: &str) -> anyhow::Result<()> {
     client
         .call("DeleteQueue", sqs::to_body(&QueueUrl { queue_url }))
         .await

@@ -57,7 +57,7 @@ async fn send_loop(run: &Run, queue_url: &str, index: usize) -> Stats {
 /// get FIFO group and deduplication ids. Returns the messages sent.
 pub async fn send_one_batch(
     run: &Run,
-    client: &mut crate::client::SqsClient,
+    client: &mut crate::client::Client,
     stats: &mut Stats,
     queue_url: &str,
     groups: Option<u32>,
@@ -68,7 +68,7 @@ pub async fn send_one_batch(
 /// Sends one batch of `size` bodies, as [`send_one_batch`] does.
 pub async fn send_batch_of(
     run: &Run,
-    client: &mut crate::client::SqsClient,
+    client: &mut crate::client::Client,
     stats: &mut Stats,
     queue_url: &str,
     groups: Option<u32>,

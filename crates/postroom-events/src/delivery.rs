@@ -8,6 +8,8 @@
 //! exponentially, so the queue's receive count is the attempt count. When the
 //! target's retry policy is used up, the event goes to the target's
 //! dead-letter queue with the error in message attributes, and the job ends.
+//! A failure that another attempt cannot mend, such as a target that does not
+//! exist, goes to the dead-letter queue at once.
 //! Clients cannot reach the internal queue: its account is not a number.
 
 use crate::error::EventsError;
@@ -16,7 +18,8 @@ use crate::service::{EventsContext, EventsService};
 use crate::transform::{render, DeliveryContext};
 use postroom_pattern::Pattern;
 use postroom_queue::jobs::{self, JobOutcome};
-use postroom_queue::{DeliveredMessage, OutgoingMessage, ReceiveOptions};
+use postroom_queue::{DeliveredMessage, EngineError, OutgoingMessage, ReceiveOptions};
+use postroom_sns::ErrorKind as SnsErrorKind;
 use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -47,6 +50,55 @@ struct Job {
     /// Milliseconds since the Unix epoch after which no attempt is made.
     deadline: u64,
     ingestion_time: String,
+}
+
+/// Why one attempt to deliver an event failed.
+#[derive(Debug)]
+struct DeliveryError {
+    /// The code that EventBridge writes to the dead-letter record's `ERROR_CODE`.
+    code: &'static str,
+    message: String,
+    /// Whether a later attempt can succeed without a change to the target.
+    retryable: bool,
+}
+
+impl DeliveryError {
+    fn no_resource(message: String) -> Self {
+        Self { code: "NO_RESOURCE", message, retryable: false }
+    }
+
+    fn invalid_parameter(message: String) -> Self {
+        Self { code: "INVALID_PARAMETER", message, retryable: false }
+    }
+
+    fn internal(message: String) -> Self {
+        Self { code: "INTERNAL_ERROR", message, retryable: true }
+    }
+}
+
+/// What becomes of a job after a failed attempt.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterFailure {
+    /// Try again after this many seconds.
+    Retry(u64),
+    /// Send the event to the dead-letter queue. The condition names the
+    /// limit of the retry policy that was reached, and is `None` for a
+    /// failure that is not retried.
+    DeadLetter(Option<&'static str>),
+}
+
+/// Decides between another attempt and the dead-letter queue after a failed
+/// attempt, with `retries_used` attempts made before this one.
+fn after_failure(retryable: bool, retries_used: u32, max_retries: u32, now: u64, deadline: u64) -> AfterFailure {
+    if !retryable {
+        AfterFailure::DeadLetter(None)
+    } else if retries_used >= max_retries {
+        AfterFailure::DeadLetter(Some("MaximumRetryAttempts"))
+    } else if now >= deadline {
+        AfterFailure::DeadLetter(Some("MaximumEventAgeInSeconds"))
+    } else {
+        AfterFailure::Retry((1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS))
+    }
 }
 
 fn string_attribute(value: impl Into<String>) -> AttributeValue {
@@ -163,7 +215,6 @@ impl EventsService {
         })
     }
 
-
     /// Runs one attempt of a job and returns whether the job is finished.
     async fn handle_job(&self, body: &str, attempt: u32) -> JobOutcome {
         let Ok(job) = serde_json::from_str::<Job>(body) else {
@@ -178,35 +229,30 @@ impl EventsService {
                 JobOutcome::Done
             }
             Err(error) => {
-                let now = self.engine.clock().now();
                 let retries_used = attempt.saturating_sub(1);
-                let exhausted = if retries_used >= spec.max_retries() {
-                    Some("MaximumRetryAttempts")
-                } else if now >= job.deadline {
-                    Some("MaximumEventAgeInSeconds")
-                } else {
-                    None
-                };
-                tracing::warn!(rule = %job.rule_arn, target = %target_arn, attempt, %error, "delivering an event failed");
-                match exhausted {
-                    Some(condition) => {
+                let now = self.engine.clock().now();
+                let message = &error.message;
+                match after_failure(error.retryable, retries_used, spec.max_retries(), now, job.deadline) {
+                    AfterFailure::Retry(seconds) => {
+                        tracing::warn!(rule = %job.rule_arn, target = %target_arn, attempt, code = error.code, error = %message, "delivering an event failed; retrying");
+                        self.engine.count_delivery("events", "retried");
+                        JobOutcome::Retry(seconds)
+                    }
+                    AfterFailure::DeadLetter(condition) => {
+                        tracing::warn!(rule = %job.rule_arn, target = %target_arn, attempt, code = error.code, error = %message, "delivering an event failed");
                         self.dead_letter(&job, &spec, &error, condition, retries_used).await;
                         JobOutcome::Done
-                    }
-                    None => {
-                        self.engine.count_delivery("events", "retried");
-                        JobOutcome::Retry((1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS))
                     }
                 }
             }
         }
     }
 
-    async fn deliver(&self, job: &Job, spec: &TargetSpec) -> Result<(), String> {
+    async fn deliver(&self, job: &Job, spec: &TargetSpec) -> Result<(), DeliveryError> {
         let arn = spec.arn.as_deref().unwrap_or_default();
         let context = DeliveryContext { rule_arn: &job.rule_arn, rule_name: &job.rule_name, ingestion_time: &job.ingestion_time };
         if let Some(key) = postroom_queue::arn::parse_queue_arn(arn) {
-            let queue = self.engine.get_queue(&key).await.map_err(|_| format!("The queue {arn} does not exist."))?;
+            let queue = self.engine.get_queue(&key).await.map_err(|error| queue_error(arn, error))?;
             let fifo = postroom_queue::config::is_fifo(&queue.attributes);
             let message = OutgoingMessage {
                 body: render(spec, &job.event, &context),
@@ -218,32 +264,36 @@ impl EventsService {
                 // The event id deduplicates retries into a FIFO queue.
                 message_deduplication_id: fifo.then(|| job.event["id"].as_str().unwrap_or_default().to_string()),
             };
-            return self.engine.send(&queue, vec![message]).await.map(|_| ()).map_err(|error| error.to_string());
+            return self.engine.send(&queue, vec![message]).await.map(|_| ()).map_err(|error| queue_error(arn, error));
         }
         if let Some((prefix, bus)) = arn.split_once(":event-bus/") {
             let mut parts = prefix.split(':').skip(3);
             let (Some(region), Some(account)) = (parts.next(), parts.next()) else {
-                return Err(format!("{arn} is not an event bus ARN."));
+                return Err(DeliveryError::invalid_parameter(format!("{arn} is not an event bus ARN.")));
             };
             let context = EventsContext { account: account.to_string(), region: region.to_string() };
-            if self.load_bus(&context, bus).await.map_err(|error| error.to_string())?.is_none() {
-                return Err(format!("The event bus {} does not exist.", bus_arn(account, region, bus)));
+            if self.load_bus(&context, bus).await.map_err(|error| DeliveryError::internal(error.message))?.is_none() {
+                return Err(DeliveryError::no_resource(format!("The event bus {} does not exist.", bus_arn(account, region, bus))));
             }
             let now = self.engine.clock().now();
-            return self.route(&context, bus, &job.event, now).await.map_err(|error| error.to_string());
+            return self.route(&context, bus, &job.event, now).await.map_err(|error| DeliveryError::internal(error.message));
         }
         if arn.starts_with("arn:aws:sns:") {
             let message = render(spec, &job.event, &context);
             let group = spec.sqs_parameters.as_ref().and_then(|p| p.message_group_id.as_deref());
-            return self.sns.publish_message(arn, &message, group).await.map(|_| ()).map_err(|error| error.message);
+            return self.sns.publish_message(arn, &message, group).await.map(|_| ()).map_err(|error| match error.kind {
+                SnsErrorKind::NotFound => DeliveryError::no_resource(format!("The topic {arn} does not exist.")),
+                SnsErrorKind::InternalError => DeliveryError::internal(error.message),
+                _ => DeliveryError::invalid_parameter(error.message),
+            });
         }
         // TODO: Step Functions and functions as targets.
-        Err(format!("The target {arn} is of a service this server does not deliver to yet."))
+        Err(DeliveryError::invalid_parameter(format!("The target {arn} is of a service this server does not deliver to yet.")))
     }
 
-    async fn dead_letter(&self, job: &Job, spec: &TargetSpec, error: &str, condition: &str, retries: u32) {
+    async fn dead_letter(&self, job: &Job, spec: &TargetSpec, error: &DeliveryError, condition: Option<&str>, retries: u32) {
         let Some(arn) = spec.dead_letter_config.as_ref().and_then(|config| config.arn.clone()) else {
-            tracing::error!(rule = %job.rule_arn, %error, "dropping an event whose delivery failed; the target has no dead-letter queue");
+            tracing::error!(rule = %job.rule_arn, error = %error.message, "dropping an event whose delivery failed; the target has no dead-letter queue");
             self.engine.count_delivery("events", "dropped");
             return;
         };
@@ -252,16 +302,18 @@ impl EventsService {
             None => None,
         };
         let Some(queue) = queue else {
-            tracing::error!(rule = %job.rule_arn, dead_letter_queue = %arn, %error, "dropping an event: its dead-letter queue does not exist");
+            tracing::error!(rule = %job.rule_arn, dead_letter_queue = %arn, error = %error.message, "dropping an event: its dead-letter queue does not exist");
             self.engine.count_delivery("events", "dropped");
             return;
         };
         let mut attributes = BTreeMap::new();
         attributes.insert("RULE_ARN".to_string(), string_attribute(job.rule_arn.clone()));
         attributes.insert("TARGET_ARN".to_string(), string_attribute(spec.arn.clone().unwrap_or_default()));
-        attributes.insert("ERROR_CODE".to_string(), string_attribute("DeliveryFailed"));
-        attributes.insert("ERROR_MESSAGE".to_string(), string_attribute(error.chars().take(256).collect::<String>()));
-        attributes.insert("EXHAUSTED_RETRY_CONDITION".to_string(), string_attribute(condition));
+        attributes.insert("ERROR_CODE".to_string(), string_attribute(error.code));
+        attributes.insert("ERROR_MESSAGE".to_string(), string_attribute(error.message.chars().take(256).collect::<String>()));
+        if let Some(condition) = condition {
+            attributes.insert("EXHAUSTED_RETRY_CONDITION".to_string(), string_attribute(condition));
+        }
         attributes.insert("RETRY_ATTEMPTS".to_string(), string_attribute(retries.to_string()));
         let fifo = postroom_queue::config::is_fifo(&queue.attributes);
         let message = OutgoingMessage {
@@ -283,6 +335,39 @@ impl EventsService {
     }
 }
 
+/// Classifies an error of the queue engine while delivering to the queue `arn`.
+fn queue_error(arn: &str, error: EngineError) -> DeliveryError {
+    match error {
+        EngineError::QueueNotFound | EngineError::DeletedRecently => DeliveryError::no_resource(format!("The queue {arn} does not exist.")),
+        error => DeliveryError::internal(error.to_string()),
+    }
+}
+
 pub(crate) fn matches(rule: &Rule, event: &Value) -> bool {
     rule.event_pattern.as_deref().and_then(|text| Pattern::event_pattern(text).ok()).is_some_and(|pattern| pattern.matches_json(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_until_policy_ends() {
+        let deadline = 100_000;
+        assert_eq!(after_failure(true, 0, 3, 0, deadline), AfterFailure::Retry(1));
+        assert_eq!(after_failure(true, 1, 3, 0, deadline), AfterFailure::Retry(2));
+        assert_eq!(after_failure(true, 2, 3, 0, deadline), AfterFailure::Retry(4));
+        assert_eq!(after_failure(true, 3, 3, 0, deadline), AfterFailure::DeadLetter(Some("MaximumRetryAttempts")));
+        assert_eq!(after_failure(true, 1, 3, deadline, deadline), AfterFailure::DeadLetter(Some("MaximumEventAgeInSeconds")));
+        assert_eq!(after_failure(true, 12, 185, 0, deadline), AfterFailure::Retry(MAX_BACKOFF_SECONDS));
+        assert_eq!(after_failure(true, 0, 0, 0, deadline), AfterFailure::DeadLetter(Some("MaximumRetryAttempts")));
+    }
+
+    #[test]
+    fn permanent_failures_skip_retries() {
+        assert_eq!(after_failure(false, 0, 185, 0, u64::MAX), AfterFailure::DeadLetter(None));
+        let missing = queue_error("arn:aws:sqs:us-east-1:000000000000:gone", EngineError::QueueNotFound);
+        assert_eq!((missing.code, missing.retryable), ("NO_RESOURCE", false));
+        assert!(missing.message.contains(":gone"));
+    }
 }

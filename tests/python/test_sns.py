@@ -332,6 +332,30 @@ def test_failing_endpoint_ends_in_dead_letter_queue(sns, sqs, http_endpoint, adv
     assert 'postroom_deliveries_total{service="sns",outcome="retried"} 2' in metrics
 
 
+def test_deleted_queue_skips_retries(sns, sqs):
+    topic = sns.create_topic(Name="orders")["TopicArn"]
+    deleted_url = sqs.create_queue(QueueName="gone")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="sns-dlq")["QueueUrl"]
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("gone"), ReturnSubscriptionArn=True)["SubscriptionArn"]
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription, AttributeName="RedrivePolicy", AttributeValue=json.dumps({"deadLetterTargetArn": queue_arn("sns-dlq")})
+    )
+    sqs.delete_queue(QueueUrl=deleted_url)
+
+    sns.publish(TopicArn=topic, Message="to nowhere")
+
+    # The server clock does not move, so a retry, which waits on it, would
+    # never come: the message arrives only if the first failure sends it.
+    response = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], WaitTimeSeconds=20)
+    [message] = response["Messages"]
+    assert json.loads(message["Body"])["Message"] == "to nowhere"
+    assert message["MessageAttributes"]["SubscriptionArn"]["StringValue"] == subscription
+    assert "gone" in message["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    metrics = requests.get(f"{sqs.meta.endpoint_url}/_postroom/metrics", timeout=5).text
+    assert 'postroom_deliveries_total{service="sns",outcome="dead_lettered"} 1' in metrics
+    assert 'outcome="retried"' not in metrics
+
+
 def test_subscription_attributes_and_unsubscribe(sns, sqs):
     topic = sns.create_topic(Name="orders")["TopicArn"]
     sqs.create_queue(QueueName="q")

@@ -52,7 +52,7 @@ struct Job {
     ingestion_time: String,
 }
 
-/// Why one attempt to deliver an event failed.
+/// The failure of one attempt to deliver an event.
 #[derive(Debug)]
 struct DeliveryError {
     /// The code that EventBridge writes to the dead-letter record's `ERROR_CODE`.

@@ -20,7 +20,7 @@ use crate::publish::Published;
 use crate::service::SnsService;
 use crate::signing::{canonical_string, KeyPair, CERTIFICATE_PATH, KEY_KIND, KEY_NAME};
 use postroom_queue::jobs::{self, JobOutcome};
-use postroom_queue::{DeliveredMessage, OutgoingMessage, ReceiveOptions};
+use postroom_queue::{DeliveredMessage, EngineError, OutgoingMessage, ReceiveOptions};
 use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -69,6 +69,27 @@ struct Job {
     kind: JobKind,
     subscription_arn: String,
     created_at: u64,
+}
+
+/// The failure of one attempt to deliver a message.
+#[derive(Debug)]
+struct DeliveryError {
+    message: String,
+    /// Whether a later attempt can succeed. A client-side error, such as a
+    /// subscribed queue that was deleted, cannot, so it is not retried.
+    retryable: bool,
+}
+
+impl DeliveryError {
+    fn client_side(message: String) -> Self {
+        Self { message, retryable: false }
+    }
+}
+
+impl From<String> for DeliveryError {
+    fn from(message: String) -> Self {
+        Self { message, retryable: true }
+    }
 }
 
 fn string_attribute(value: impl Into<String>) -> AttributeValue {
@@ -280,15 +301,16 @@ impl SnsService {
                 self.engine.count_delivery("sns", "delivered");
                 JobOutcome::Done
             }
-            Err(error) => {
+            Err(DeliveryError { message: error, retryable }) => {
                 let now = self.engine.clock().now();
                 let (retries, delay) = retry_policy(&subscription);
                 let retries_used = attempt.saturating_sub(1);
-                tracing::warn!(subscription = %job.subscription_arn, attempt, %error, "an SNS delivery failed");
-                let exhausted = match retries {
-                    Some(limit) => retries_used >= limit,
-                    None => now >= job.created_at + QUEUE_RETRY_WINDOW_MS,
-                };
+                tracing::warn!(subscription = %job.subscription_arn, attempt, retryable, %error, "an SNS delivery failed");
+                let exhausted = !retryable
+                    || match retries {
+                        Some(limit) => retries_used >= limit,
+                        None => now >= job.created_at + QUEUE_RETRY_WINDOW_MS,
+                    };
                 if exhausted {
                     self.dead_letter(&job, &subscription, &error).await;
                     JobOutcome::Done
@@ -300,28 +322,30 @@ impl SnsService {
         }
     }
 
-    async fn deliver(&self, job: &Job, subscription: &Subscription) -> Result<(), String> {
+    async fn deliver(&self, job: &Job, subscription: &Subscription) -> Result<(), DeliveryError> {
         match &job.kind {
             JobKind::Confirmation { .. } => {
                 let envelope = self.envelope(job, subscription).await?;
-                self.post(subscription, &envelope, "SubscriptionConfirmation", None).await
+                Ok(self.post(subscription, &envelope, "SubscriptionConfirmation", None).await?)
             }
             JobKind::Notification(published) => match subscription.protocol.as_str() {
                 "sqs" => self.deliver_to_queue(job, published, subscription).await,
                 "http" | "https" => {
                     let body =
                         if subscription.is_raw() { published.message_for(&subscription.protocol) } else { self.envelope(job, subscription).await?.to_string() };
-                    self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id)).await
+                    Ok(self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id)).await?)
                 }
                 // TODO: functions as subscribers.
-                other => Err(format!("delivery to {other} endpoints is not supported by this server yet")),
+                other => Err(DeliveryError::client_side(format!("delivery to {other} endpoints is not supported by this server yet"))),
             },
         }
     }
 
-    async fn deliver_to_queue(&self, job: &Job, published: &Published, subscription: &Subscription) -> Result<(), String> {
-        let key = postroom_queue::arn::parse_queue_arn(&subscription.endpoint).ok_or("the endpoint is not a queue ARN")?;
-        let queue = self.engine.get_queue(&key).await.map_err(|_| format!("the queue {} does not exist", subscription.endpoint))?;
+    async fn deliver_to_queue(&self, job: &Job, published: &Published, subscription: &Subscription) -> Result<(), DeliveryError> {
+        let endpoint = &subscription.endpoint;
+        let key = postroom_queue::arn::parse_queue_arn(endpoint)
+            .ok_or_else(|| DeliveryError::client_side(format!("the endpoint {endpoint} is not a queue ARN")))?;
+        let queue = self.engine.get_queue(&key).await.map_err(|error| queue_error(endpoint, error))?;
         let fifo = postroom_queue::config::is_fifo(&queue.attributes);
         let (body, message_attributes) = if subscription.is_raw() {
             let mut attributes = BTreeMap::new();
@@ -348,7 +372,7 @@ impl SnsService {
             message_group_id: if fifo { Some(published.group_id.clone().unwrap_or_else(|| published.topic_arn.clone())) } else { None },
             message_deduplication_id: fifo.then(|| published.deduplication_id.clone().unwrap_or_else(|| published.message_id.clone())),
         };
-        self.engine.send(&queue, vec![message]).await.map(|_| ()).map_err(|error| error.to_string())
+        self.engine.send(&queue, vec![message]).await.map(|_| ()).map_err(|error| queue_error(endpoint, error))
     }
 
     /// Builds the signed JSON envelope of a job.
@@ -507,6 +531,14 @@ impl SnsService {
                 self.engine.count_delivery("sns", "dropped");
             }
         }
+    }
+}
+
+/// Classifies an error of the queue engine while delivering to the queue `arn`.
+fn queue_error(arn: &str, error: EngineError) -> DeliveryError {
+    match error {
+        EngineError::QueueNotFound | EngineError::DeletedRecently => DeliveryError::client_side(format!("the queue {arn} does not exist")),
+        error => DeliveryError::from(error.to_string()),
     }
 }
 

@@ -187,6 +187,12 @@ impl EventsService {
                 let received = match self.engine.receive(&outbox, options).await {
                     Ok(received) if !received.is_empty() => received,
                     Ok(_) if first => continue,
+                    // A reset of the server deletes the queue, and the next
+                    // pass of the loop creates it again.
+                    Err(EngineError::QueueNotFound) if first => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
                     Err(error) if first => {
                         tracing::warn!(%error, "receiving event deliveries failed");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

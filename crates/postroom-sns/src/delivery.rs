@@ -234,9 +234,15 @@ impl SnsService {
                 let received = match self.engine.receive(&outbox, options).await {
                     Ok(received) if !received.is_empty() => received,
                     Ok(_) if first => continue,
+                    // A reset of the server deletes the queue, and the next
+                    // pass of the loop creates it again.
+                    Err(EngineError::QueueNotFound) if first => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
                     Err(error) if first => {
-                        tracing::debug!(%error, "receiving SNS deliveries failed");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        tracing::warn!(%error, "receiving SNS deliveries failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
                     _ => break,

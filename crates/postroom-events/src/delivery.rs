@@ -246,7 +246,10 @@ impl EventsService {
                     }
                     AfterFailure::DeadLetter(condition) => {
                         tracing::warn!(rule = %job.rule_arn, target = %target_arn, attempt, code = error.code, error = %message, "delivering an event failed");
-                        self.dead_letter(&job, &spec, &error, condition, retries_used).await;
+                        // The receive count also counts an attempt cut short by a
+                        // crash, which can take it past the policy's limit.
+                        let retries = retries_used.min(spec.max_retries());
+                        self.dead_letter(&job, &spec, &error, condition, retries).await;
                         JobOutcome::Done
                     }
                 }

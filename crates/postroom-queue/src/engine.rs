@@ -266,14 +266,20 @@ impl QueueEngine {
         let visibility_timeout = options.visibility_timeout.unwrap_or(config.visibility_timeout);
         let wait_seconds = options.wait_time_seconds.unwrap_or(config.receive_message_wait_time_seconds);
         let deadline = self.clock.now().saturating_add(wait_seconds * 1000);
-        let notify = self.notifier(queue.id);
         let redrive = self.redrive_of(queue).await?;
         loop {
             // Registering before the attempt means that a send completing
-            // between the attempt and the wait still wakes this poll.
+            // between the attempt and the wait still wakes this poll. The
+            // notifier is looked up on every pass, because a reset replaces
+            // them all, and a poll left on a replaced one misses every send.
+            let notify = self.notifier(queue.id);
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if !self.waiters.lock().get(&queue.id).is_some_and(|current| Arc::ptr_eq(current, &notify)) {
+                // Replaced between the lookup and the registration.
+                continue;
+            }
             let stopped = self.stop.notified();
             tokio::pin!(stopped);
             stopped.as_mut().enable();
@@ -536,10 +542,16 @@ impl QueueEngine {
         self.store.reset().await?;
         self.dead_letter_moves.lock().clear();
         self.deliveries.lock().clear();
+        self.wake_and_drop_waiters();
+        Ok(())
+    }
+
+    /// Wakes every long poll and drops the notifiers, whose queues may be
+    /// gone. A poll whose queue still exists registers with a new one.
+    fn wake_and_drop_waiters(&self) {
         for (_, notify) in self.waiters.lock().drain() {
             notify.notify_waiters();
         }
-        Ok(())
     }
 }
 
@@ -547,5 +559,52 @@ fn not_found_as_queue(error: StoreError) -> EngineError {
     match error {
         StoreError::QueueNotFound(_) => EngineError::QueueNotFound,
         other => EngineError::Store(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postroom_store::embedded::EmbeddedStore;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn long_poll_survives_dropped_notifiers() {
+        let engine = Arc::new(QueueEngine::new(Arc::new(EmbeddedStore::in_memory()), Clock::manual_at(1_000_000)));
+        let key = QueueKey { account: "000000000000".into(), region: "us-east-1".into(), name: "jobs".into() };
+        let CreateQueueOutcome::Created(queue) = engine.create_queue(key, BTreeMap::new(), BTreeMap::new()).await.expect("create") else {
+            panic!("queue must be new");
+        };
+        let options = ReceiveOptions { max_messages: 10, visibility_timeout: None, wait_time_seconds: Some(20), attempt_id: None };
+        let poll = tokio::spawn({
+            let (engine, queue) = (engine.clone(), queue.clone());
+            async move { engine.receive(&queue, options).await }
+        });
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+
+        // A reset drops the notifiers after the store's reset, when polls may
+        // already wait on queues created since. They wake, find their queue
+        // and must wait again on a notifier that sends still reach.
+        engine.wake_and_drop_waiters();
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!poll.is_finished());
+        let message = OutgoingMessage {
+            body: "after the reset".into(),
+            message_attributes: BTreeMap::new(),
+            system_attributes: BTreeMap::new(),
+            delay_seconds: None,
+            sender_id: "000000000000".into(),
+            message_group_id: None,
+            message_deduplication_id: None,
+        };
+        engine.send(&queue, vec![message]).await.expect("send");
+
+        // The manual clock does not move, so only the send can end the poll.
+        let received = tokio::time::timeout(Duration::from_secs(5), poll).await.expect("woken").expect("task").expect("receive");
+        assert_eq!(received.len(), 1);
     }
 }

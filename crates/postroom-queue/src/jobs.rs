@@ -1,7 +1,7 @@
 //! Internal queues used as durable job lists: SNS and EventBridge write one
 //! job per delivery and workers settle each job after an attempt.
 
-use crate::engine::{DeliveredMessage, QueueEngine};
+use crate::engine::{DeliveredMessage, EngineError, QueueEngine};
 use postroom_store::QueueRecord;
 use std::future::Future;
 
@@ -27,14 +27,18 @@ pub async fn settle(engine: &QueueEngine, queue: &QueueRecord, outcomes: &[(Stri
             JobOutcome::Done => None,
         })
         .collect();
+    // A reset deletes the queue with its jobs, so there is nothing left to
+    // settle and nothing to warn about.
     if !retries.is_empty() {
-        if let Err(error) = engine.change_visibility(queue, &retries).await {
-            tracing::warn!(%error, queue = %queue.key.name, "scheduling {kind} retries failed");
+        match engine.change_visibility(queue, &retries).await {
+            Ok(_) | Err(EngineError::QueueNotFound) => {}
+            Err(error) => tracing::warn!(%error, queue = %queue.key.name, "scheduling {kind} retries failed"),
         }
     }
     if !done.is_empty() {
-        if let Err(error) = engine.delete(queue, &done).await {
-            tracing::warn!(%error, queue = %queue.key.name, "removing finished {kind} failed; they may repeat");
+        match engine.delete(queue, &done).await {
+            Ok(_) | Err(EngineError::QueueNotFound) => {}
+            Err(error) => tracing::warn!(%error, queue = %queue.key.name, "removing finished {kind} failed; they may repeat"),
         }
     }
 }

@@ -245,7 +245,6 @@ impl EventsService {
                         JobOutcome::Retry(seconds)
                     }
                     AfterFailure::DeadLetter(condition) => {
-                        tracing::warn!(rule = %job.rule_arn, target = %target_arn, attempt, code = error.code, error = %message, "delivering an event failed");
                         // The receive count also counts an attempt cut short by a
                         // crash, which can take it past the policy's limit.
                         let retries = retries_used.min(spec.max_retries());
@@ -300,9 +299,12 @@ impl EventsService {
         Err(DeliveryError::invalid_parameter(format!("The target {arn} is of a service this server does not deliver to yet.")))
     }
 
+    /// Sends the event of a failed job to the target's dead-letter queue, or
+    /// drops it, and logs one line either way.
     async fn dead_letter(&self, job: &Job, spec: &TargetSpec, error: &DeliveryError, condition: Option<&str>, retries: u32) {
+        let target = spec.arn.as_deref().unwrap_or_default();
         let Some(arn) = spec.dead_letter_config.as_ref().and_then(|config| config.arn.clone()) else {
-            tracing::error!(rule = %job.rule_arn, error = %error.message, "dropping an event whose delivery failed; the target has no dead-letter queue");
+            tracing::error!(rule = %job.rule_arn, %target, code = error.code, error = %error.message, "dropping an event whose delivery failed; the target has no dead-letter queue");
             self.engine.count_delivery("events", "dropped");
             return;
         };
@@ -311,7 +313,7 @@ impl EventsService {
             None => None,
         };
         let Some(queue) = queue else {
-            tracing::error!(rule = %job.rule_arn, dead_letter_queue = %arn, error = %error.message, "dropping an event: its dead-letter queue does not exist");
+            tracing::error!(rule = %job.rule_arn, %target, dead_letter_queue = %arn, code = error.code, error = %error.message, "dropping an event whose delivery failed: its dead-letter queue does not exist");
             self.engine.count_delivery("events", "dropped");
             return;
         };
@@ -335,9 +337,12 @@ impl EventsService {
             message_deduplication_id: fifo.then(|| job.event["id"].as_str().unwrap_or_default().to_string()),
         };
         match self.engine.send(&queue, vec![message]).await {
-            Ok(_) => self.engine.count_delivery("events", "dead_lettered"),
+            Ok(_) => {
+                tracing::warn!(rule = %job.rule_arn, %target, dead_letter_queue = %arn, code = error.code, error = %error.message, "delivering an event failed; sent it to the dead-letter queue");
+                self.engine.count_delivery("events", "dead_lettered");
+            }
             Err(send_error) => {
-                tracing::error!(rule = %job.rule_arn, %send_error, "sending a failed event to its dead-letter queue failed");
+                tracing::error!(rule = %job.rule_arn, %target, %send_error, error = %error.message, "dropping an event whose delivery failed: sending it to its dead-letter queue failed");
                 self.engine.count_delivery("events", "dropped");
             }
         }

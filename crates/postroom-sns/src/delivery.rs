@@ -311,7 +311,6 @@ impl SnsService {
                 let now = self.engine.clock().now();
                 let (retries, delay) = retry_policy(&subscription);
                 let retries_used = attempt.saturating_sub(1);
-                tracing::warn!(subscription = %job.subscription_arn, attempt, retryable, %error, "an SNS delivery failed");
                 let exhausted = !retryable
                     || match retries {
                         Some(limit) => retries_used >= limit,
@@ -321,6 +320,7 @@ impl SnsService {
                     self.dead_letter(&job, &subscription, &error).await;
                     JobOutcome::Done
                 } else {
+                    tracing::warn!(subscription = %job.subscription_arn, attempt, %error, "an SNS delivery failed; retrying");
                     self.engine.count_delivery("sns", "retried");
                     JobOutcome::Retry(delay.unwrap_or_else(|| (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS)))
                 }
@@ -504,7 +504,7 @@ impl SnsService {
             None => None,
         };
         let Some(queue) = queue else {
-            tracing::error!(subscription = %job.subscription_arn, dead_letter_queue = %arn, "dropping a message: the dead-letter queue does not exist");
+            tracing::error!(subscription = %job.subscription_arn, dead_letter_queue = %arn, %error, "dropping a message whose delivery failed: its dead-letter queue does not exist");
             self.engine.count_delivery("sns", "dropped");
             return;
         };
@@ -531,9 +531,12 @@ impl SnsService {
             message_deduplication_id: fifo.then(|| uuid::Uuid::new_v4().to_string()),
         };
         match self.engine.send(&queue, vec![message]).await {
-            Ok(_) => self.engine.count_delivery("sns", "dead_lettered"),
+            Ok(_) => {
+                tracing::warn!(subscription = %job.subscription_arn, dead_letter_queue = %arn, %error, "an SNS delivery failed; sent the message to the dead-letter queue");
+                self.engine.count_delivery("sns", "dead_lettered");
+            }
             Err(send_error) => {
-                tracing::error!(subscription = %job.subscription_arn, %send_error, "sending a failed message to the dead-letter queue failed");
+                tracing::error!(subscription = %job.subscription_arn, %send_error, %error, "dropping a message whose delivery failed: sending it to the dead-letter queue failed");
                 self.engine.count_delivery("sns", "dropped");
             }
         }

@@ -76,7 +76,7 @@ impl DeliveryError {
     }
 }
 
-/// What becomes of a job after a failed attempt.
+/// The next step for a job after a failed attempt.
 #[derive(Debug, PartialEq, Eq)]
 enum AfterFailure {
     /// Try again after this many seconds.
@@ -304,7 +304,7 @@ impl EventsService {
     async fn dead_letter(&self, job: &Job, spec: &TargetSpec, error: &DeliveryError, condition: Option<&str>, retries: u32) {
         let target = spec.arn.as_deref().unwrap_or_default();
         let Some(arn) = spec.dead_letter_config.as_ref().and_then(|config| config.arn.clone()) else {
-            tracing::error!(rule = %job.rule_arn, %target, code = error.code, error = %error.message, "dropping an event whose delivery failed; the target has no dead-letter queue");
+            tracing::error!(rule = %job.rule_arn, %target, code = error.code, error = %error.message, "dropping an event whose delivery failed: the target has no dead-letter queue");
             self.engine.count_delivery("events", "dropped");
             return;
         };

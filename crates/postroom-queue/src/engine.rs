@@ -277,7 +277,8 @@ impl QueueEngine {
             tokio::pin!(notified);
             notified.as_mut().enable();
             if !self.waiters.lock().get(&queue.id).is_some_and(|current| Arc::ptr_eq(current, &notify)) {
-                // Replaced between the lookup and the registration.
+                // A reset replaced the notifier between the lookup and the
+                // registration, so look it up again.
                 continue;
             }
             let stopped = self.stop.notified();

@@ -271,10 +271,11 @@ impl SnsService {
         })
     }
 
-
     /// Handles the jobs of a FIFO topic one at a time, in the order of each
     /// message group. After a job whose delivery is retried, the later jobs
     /// of its group wait as long as it does, so that none overtakes it.
+    /// NOTE: such a wait still raises the job's receive count, which counts
+    /// against an HTTP delivery policy's `numRetries` as if it were an attempt.
     async fn handle_in_order(&self, received: Vec<DeliveredMessage>) -> Vec<(String, JobOutcome)> {
         let mut waiting: BTreeMap<String, u64> = BTreeMap::new();
         let mut outcomes = Vec::with_capacity(received.len());

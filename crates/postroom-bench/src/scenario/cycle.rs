@@ -16,8 +16,7 @@ const RECEIVE_BATCH: u32 = 10;
 /// the rest. `groups` makes the producers write FIFO group and
 /// deduplication ids.
 pub async fn cycle(run: Arc<Run>, queue_url: Arc<str>, groups: Option<u32>) -> Stats {
-    let producers = (run.options.concurrency / 2).max(1);
-    let consumers = run.options.concurrency.saturating_sub(producers).max(1);
+    let (producers, consumers) = split_connections(&run);
     let received = Arc::new(Notify::new());
     let mut tasks = Vec::new();
     for index in 0..producers {
@@ -38,9 +37,16 @@ pub async fn cycle(run: Arc<Run>, queue_url: Arc<str>, groups: Option<u32>) -> S
         let run = run.clone();
         let queue_url = queue_url.clone();
         let received = received.clone();
-        tasks.push(tokio::spawn(async move { consume(&run, &queue_url, index, &received).await }));
+        tasks.push(tokio::spawn(async move { consume(&run, &[queue_url], 0, index, &received).await }));
     }
     super::join_all(tasks).await
+}
+
+/// Splits the connections into producers, half of them and at least one,
+/// and consumers, the rest and at least one.
+pub(super) fn split_connections(run: &Run) -> (usize, usize) {
+    let producers = (run.options.concurrency / 2).max(1);
+    (producers, run.options.concurrency.saturating_sub(producers).max(1))
 }
 
 /// Waits while `--max-backlog` messages are sent but not received. The
@@ -69,12 +75,22 @@ pub(super) async fn wait_for_room(run: &Run, received: &Notify) {
     }
 }
 
-/// Receives and deletes until the measurement ends; a receive still
-/// waiting then is abandoned.
-async fn consume(run: &Run, queue_url: &str, index: usize, received: &Notify) -> Stats {
+/// Receives and deletes until the measurement ends, from each of
+/// `queue_urls` in turn, starting at the one of index `first`. A receive
+/// still waiting when the measurement ends is abandoned.
+pub(super) async fn consume<Url: AsRef<str>>(
+    run: &Run,
+    queue_urls: &[Url],
+    first: usize,
+    index: usize,
+    received: &Notify,
+) -> Stats {
     let mut client = run.client(index);
     let mut stats = Stats::default();
+    let mut turn = first;
     while !run.finished() {
+        let queue_url = queue_urls[turn % queue_urls.len()].as_ref();
+        turn += 1;
         let handles = receive(run, &mut client, &mut stats, queue_url, run.options.wait_time_seconds).await;
         if !handles.is_empty() {
             received.notify_waiters();

@@ -4,7 +4,7 @@
 //! receive and delete from the queues. Messages per second count the
 //! deliveries received.
 
-use super::cycle::{delete, receive, wait_for_room};
+use super::cycle::{consume, split_connections, wait_for_room};
 use super::queue;
 use super::Scenario;
 use crate::client::{Client, Service};
@@ -180,7 +180,7 @@ impl Topology {
     }
 }
 
-/// Asks for the ARN of the queue at `url`, which subscriptions and targets
+/// Reads the ARN of the queue at `url`, which subscriptions and targets
 /// name.
 async fn queue_arn(client: &mut Client, url: &str) -> anyhow::Result<String> {
     let request = GetQueueAttributes { queue_url: url, attribute_names: &["QueueArn"] };
@@ -194,8 +194,7 @@ async fn queue_arn(client: &mut Client, url: &str) -> anyhow::Result<String> {
 /// Runs producers on half the connections (at least one) and consumers on
 /// the rest. Each consumer takes the queues in turn, starting at its own.
 pub async fn fanout(run: Arc<Run>, topology: Arc<Topology>) -> Stats {
-    let producers = (run.options.concurrency / 2).max(1);
-    let consumers = run.options.concurrency.saturating_sub(producers).max(1);
+    let (producers, consumers) = split_connections(&run);
     let received = Arc::new(Notify::new());
     let mut tasks = Vec::new();
     for index in 0..producers {
@@ -222,22 +221,7 @@ pub async fn fanout(run: Arc<Run>, topology: Arc<Topology>) -> Stats {
         let run = run.clone();
         let topology = topology.clone();
         let received = received.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut client = run.client(index);
-            let mut stats = Stats::default();
-            let queues = &topology.queue_urls;
-            let mut turn = consumer;
-            while !run.finished() {
-                let queue_url = &queues[turn % queues.len()];
-                turn += 1;
-                let handles = receive(&run, &mut client, &mut stats, queue_url, run.options.wait_time_seconds).await;
-                if !handles.is_empty() {
-                    received.notify_waiters();
-                    delete(&run, &mut client, &mut stats, queue_url, handles).await;
-                }
-            }
-            stats
-        }));
+        tasks.push(tokio::spawn(async move { consume(&run, &topology.queue_urls, consumer, index, &received).await }));
     }
     super::join_all(tasks).await
 }

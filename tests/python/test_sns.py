@@ -298,13 +298,19 @@ def test_http_subscription_confirmation_and_notification(sns, http_endpoint):
     verify_signature(body)
 
 
-def test_failing_endpoint_ends_in_dead_letter_queue(sns, sqs, http_endpoint, advance):
-    topic = sns.create_topic(Name="fragile")["TopicArn"]
-    dlq = sqs.create_queue(QueueName="sns-dlq")["QueueUrl"]
+def confirmed_http_subscription(sns, http_endpoint, topic: str) -> str:
     url = f"http://127.0.0.1:{http_endpoint.server_address[1]}/hook"
     subscription = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url, ReturnSubscriptionArn=True)["SubscriptionArn"]
     confirmation = json.loads(wait_for_posts(http_endpoint, 1)[0]["body"])
     sns.confirm_subscription(TopicArn=topic, Token=confirmation["Token"])
+    return subscription
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_failing_endpoint_ends_in_dead_letter_queue(sns, sqs, http_endpoint, advance, status):
+    topic = sns.create_topic(Name="fragile")["TopicArn"]
+    dlq = sqs.create_queue(QueueName="sns-dlq")["QueueUrl"]
+    subscription = confirmed_http_subscription(sns, http_endpoint, topic)
     sns.set_subscription_attributes(
         SubscriptionArn=subscription,
         AttributeName="DeliveryPolicy",
@@ -313,7 +319,7 @@ def test_failing_endpoint_ends_in_dead_letter_queue(sns, sqs, http_endpoint, adv
     sns.set_subscription_attributes(
         SubscriptionArn=subscription, AttributeName="RedrivePolicy", AttributeValue=json.dumps({"deadLetterTargetArn": queue_arn("sns-dlq")})
     )
-    http_endpoint.status = 500
+    http_endpoint.status = status
 
     sns.publish(TopicArn=topic, Message="lost?")
     wait_for_posts(http_endpoint, 4, advance)  # the confirmation, then three attempts
@@ -330,6 +336,30 @@ def test_failing_endpoint_ends_in_dead_letter_queue(sns, sqs, http_endpoint, adv
     metrics = requests.get(f"{sqs.meta.endpoint_url}/_postroom/metrics", timeout=5).text
     assert 'postroom_deliveries_total{service="sns",outcome="dead_lettered"} 1' in metrics
     assert 'postroom_deliveries_total{service="sns",outcome="retried"} 2' in metrics
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 302])
+def test_permanent_http_failure_skips_retries(sns, sqs, http_endpoint, status):
+    topic = sns.create_topic(Name="strict")["TopicArn"]
+    dlq = sqs.create_queue(QueueName="sns-dlq")["QueueUrl"]
+    subscription = confirmed_http_subscription(sns, http_endpoint, topic)
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription, AttributeName="RedrivePolicy", AttributeValue=json.dumps({"deadLetterTargetArn": queue_arn("sns-dlq")})
+    )
+    http_endpoint.status = status
+
+    sns.publish(TopicArn=topic, Message="refused")
+
+    # The server clock does not move, so only a failure that dead-letters at
+    # once brings the message.
+    response = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], WaitTimeSeconds=20)
+    [message] = response["Messages"]
+    assert json.loads(message["Body"])["Message"] == "refused"
+    assert f"HTTP {status}" in message["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    assert len(http_endpoint.posts) == 2, "the confirmation, then one attempt"
+    metrics = requests.get(f"{sqs.meta.endpoint_url}/_postroom/metrics", timeout=5).text
+    assert 'postroom_deliveries_total{service="sns",outcome="dead_lettered"} 1' in metrics
+    assert 'outcome="retried"' not in metrics
 
 
 def test_deleted_queue_skips_retries(sns, sqs):

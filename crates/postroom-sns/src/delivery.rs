@@ -13,6 +13,8 @@
 //! endpoints get the retries of the delivery policy (3, 20 seconds apart, by
 //! default) and queues and functions are retried for 23 days. Then the
 //! message goes to the subscription's dead-letter queue, when it has one.
+//! A failure that no retry can cure goes there at once: a subscribed queue
+//! that does not exist, or an HTTP answer other than 2xx, 5xx or 429.
 
 use crate::error::SnsError;
 use crate::model::{Subscription, Topic};
@@ -333,14 +335,14 @@ impl SnsService {
         match &job.kind {
             JobKind::Confirmation { .. } => {
                 let envelope = self.envelope(job, subscription).await?;
-                Ok(self.post(subscription, &envelope, "SubscriptionConfirmation", None).await?)
+                self.post(subscription, &envelope, "SubscriptionConfirmation", None).await
             }
             JobKind::Notification(published) => match subscription.protocol.as_str() {
                 "sqs" => self.deliver_to_queue(job, published, subscription).await,
                 "http" | "https" => {
                     let body =
                         if subscription.is_raw() { published.message_for(&subscription.protocol) } else { self.envelope(job, subscription).await?.to_string() };
-                    Ok(self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id)).await?)
+                    self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id)).await
                 }
                 // TODO: functions as subscribers.
                 other => Err(DeliveryError::client_side(format!("delivery to {other} endpoints is not supported by this server yet"))),
@@ -458,14 +460,24 @@ impl SnsService {
         Ok(Value::Object(envelope))
     }
 
-    async fn post(&self, subscription: &Subscription, body: &Value, message_type: &str, message_id: Option<&str>) -> Result<(), String> {
+    /// Posts one message to an HTTP endpoint. A 2xx answer delivers it. As
+    /// on AWS, a 5xx or 429 answer, a timeout and a failed connection are
+    /// retried under the delivery policy, and every other answer is a
+    /// permanent failure. Redirects are not followed.
+    async fn post(&self, subscription: &Subscription, body: &Value, message_type: &str, message_id: Option<&str>) -> Result<(), DeliveryError> {
         let text = match body {
             Value::String(text) => text.clone(),
             other => other.to_string(),
         };
         // NOTE: https endpoints are checked against the public web PKI roots,
         // so one with a self-signed certificate fails every delivery.
-        let client = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build().map_err(|error| error.to_string())?;
+        let client = self
+            .http
+            .get_or_try_init(|| async {
+                reqwest::Client::builder().timeout(HTTP_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build()
+            })
+            .await
+            .map_err(|error| format!("the HTTP client could not start: {error}"))?;
         let mut request = client
             .post(&subscription.endpoint)
             .header("content-type", "text/plain; charset=UTF-8")
@@ -482,10 +494,14 @@ impl SnsService {
             }
         }
         let response = request.body(text).send().await.map_err(|error| format!("the endpoint did not answer: {error}"))?;
-        if response.status().is_success() {
+        let status = response.status();
+        let error = format!("the endpoint answered HTTP {}", status.as_u16());
+        if status.is_success() {
             Ok(())
+        } else if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(error.into())
         } else {
-            Err(format!("the endpoint answered HTTP {}", response.status().as_u16()))
+            Err(DeliveryError::client_side(error))
         }
     }
 

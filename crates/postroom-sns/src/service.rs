@@ -22,6 +22,9 @@ pub struct SnsContext {
 pub struct SnsService {
     pub(crate) engine: Arc<QueueEngine>,
     pub(crate) signer: tokio::sync::OnceCell<crate::signing::KeyPair>,
+    /// Client of the HTTP deliveries, whose pool keeps connections to the
+    /// endpoints open between posts.
+    pub(crate) http: tokio::sync::OnceCell<reqwest::Client>,
 }
 
 pub(crate) fn text<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
@@ -182,7 +185,7 @@ fn is_name_char(c: char) -> bool {
 
 impl SnsService {
     pub fn new(engine: Arc<QueueEngine>) -> Self {
-        Self { engine, signer: tokio::sync::OnceCell::new() }
+        Self { engine, signer: tokio::sync::OnceCell::new(), http: tokio::sync::OnceCell::new() }
     }
 
     /// Runs one operation on a request document (the Query parameters as

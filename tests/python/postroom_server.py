@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -41,13 +42,15 @@ class PostroomServer:
     """One `postroom serve` process listening on a free port of 127.0.0.1.
 
     The process writes its log to `server.log` in the data directory. `stop`
-    and `kill` signal this process by its PID only.
+    and `kill` signal this process by its PID only. `options` are appended to
+    the command line.
     """
 
-    def __init__(self, data_dir: Path, *, in_memory: bool, manual_clock: bool) -> None:
+    def __init__(self, data_dir: Path, *, in_memory: bool, manual_clock: bool, options: Sequence[str] = ()) -> None:
         self.data_dir = Path(data_dir)
         self.in_memory = in_memory
         self.manual_clock = manual_clock
+        self.options = list(options)
         self.process: subprocess.Popen | None = None
         self.address: str | None = None
         self._log_file = None
@@ -86,7 +89,7 @@ class PostroomServer:
             command.append("--in-memory")
         if self.manual_clock:
             command += ["--clock", "manual"]
-        return command
+        return command + self.options
 
     def start(self) -> "PostroomServer":
         """Start the process and wait until its health endpoint returns 200."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from conftest import REGION, aws_cli_path, make_client
+from postroom_server import PostroomServer
 
 ACCOUNT = "000000000000"
 
@@ -236,12 +238,14 @@ def test_fifo_topic_to_fifo_queue(sns, sqs):
 
 
 class Recorder(BaseHTTPRequestHandler):
-    """Records posts and responds with the status in `server.status`."""
+    """Records posts and responds with the status in `server.status` once
+    `server.answering` is set."""
 
     def do_POST(self):  # noqa: N802 (the http.server interface)
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
         self.server.posts.append({"headers": dict(self.headers), "body": body})
+        self.server.answering.wait(timeout=30)
         self.send_response(self.server.status)
         self.end_headers()
 
@@ -254,9 +258,12 @@ def http_endpoint():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     server.posts = []
     server.status = 200
+    server.answering = threading.Event()
+    server.answering.set()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
+    server.answering.set()
     server.shutdown()
     server.server_close()
 
@@ -360,6 +367,82 @@ def test_permanent_http_failure_skips_retries(sns, sqs, http_endpoint, status):
     metrics = requests.get(f"{sqs.meta.endpoint_url}/_postroom/metrics", timeout=5).text
     assert 'postroom_deliveries_total{service="sns",outcome="dead_lettered"} 1' in metrics
     assert 'outcome="retried"' not in metrics
+
+
+@pytest.fixture
+def durable_servers(tmp_path):
+    """Return a function that starts a durable server, with extra options, on
+    one data directory. Servers still running at teardown are killed."""
+    started: list[PostroomServer] = []
+
+    def start(*options: str) -> PostroomServer:
+        server = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True, options=options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def delivery_queue_depths(server: PostroomServer) -> dict[str, int]:
+    """Jobs of the internal SNS delivery queue by state, from the metrics."""
+    metrics = requests.get(f"{server.endpoint}/_postroom/metrics", timeout=5).text
+    prefix = 'postroom_queue_messages{account="internal",region="sns",queue="deliveries",state="'
+    depths = {}
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            state, value = line[len(prefix) :].split('"} ')
+            depths[state] = int(value)
+    return depths
+
+
+def wait_for_log(server: PostroomServer, text: str) -> None:
+    for _ in range(200):
+        if text in server.log_path.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the server never logged {text!r}; log:\n{server.log_tail()}")
+
+
+def publish_to_held_endpoint(server: PostroomServer, http_endpoint, message: str) -> None:
+    """Publishes `message` to a topic with a confirmed HTTP subscription, and
+    returns once the endpoint holds its post without responding."""
+    sns = make_client("sns", server.endpoint)
+    topic = sns.create_topic(Name="held")["TopicArn"]
+    confirmed_http_subscription(sns, http_endpoint, topic)
+    http_endpoint.answering.clear()
+    sns.publish(TopicArn=topic, Message=message)
+    wait_for_posts(http_endpoint, 2)
+
+
+def test_stop_lets_delivery_finish(durable_servers, http_endpoint):
+    server = durable_servers()
+    publish_to_held_endpoint(server, http_endpoint, "in progress")
+
+    server.process.send_signal(signal.SIGTERM)
+    wait_for_log(server, "stopping")
+    assert server.process.poll() is None, "the server waits for the delivery in progress"
+    http_endpoint.answering.set()
+    assert server.stop() == 0
+
+    restarted = durable_servers()
+    assert delivery_queue_depths(restarted) == {"visible": 0, "in_flight": 0, "delayed": 0}
+    assert len(http_endpoint.posts) == 2
+
+
+def test_stop_cuts_hung_delivery_short(durable_servers, http_endpoint):
+    server = durable_servers("--stop-grace", "0")
+    publish_to_held_endpoint(server, http_endpoint, "cut short")
+
+    assert server.stop() == 0
+    http_endpoint.answering.set()
+
+    # The server clock does not move, so the job comes back only if the stop
+    # made it visible again.
+    durable_servers()
+    posts = wait_for_posts(http_endpoint, 3)
+    assert json.loads(posts[2]["body"])["Message"] == "cut short"
 
 
 def test_deleted_queue_skips_retries(sns, sqs):

@@ -212,7 +212,7 @@ impl EventsService {
                         (delivery.receipt_handle, outcome)
                     }
                 };
-                let outcomes = jobs::attempt_together(received, attempt, "event deliveries").await;
+                let outcomes = jobs::attempt_together(&self.engine, received, attempt, "event deliveries").await;
                 jobs::settle(&self.engine, &outbox, &outcomes, "event deliveries").await;
             }
             if !first {

@@ -101,7 +101,12 @@ pub struct QueueEngine {
     /// outcome.
     deliveries: Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
     pub(crate) move_tasks: crate::move_task::MoveTasks,
+    /// Time a stopping server gives internal deliveries in progress to end.
+    stop_grace: std::time::Duration,
 }
+
+/// Default of [`QueueEngine::with_stop_grace`].
+pub const DEFAULT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl QueueEngine {
     pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
@@ -122,7 +127,15 @@ impl QueueEngine {
             dead_letter_moves: Mutex::new(HashMap::new()),
             deliveries: Mutex::new(std::collections::BTreeMap::new()),
             move_tasks: crate::move_task::MoveTasks::default(),
+            stop_grace: DEFAULT_STOP_GRACE,
         }
+    }
+
+    /// Sets how long internal deliveries in progress (topics, rules) may
+    /// run once the server stops, before they are cut short.
+    pub fn with_stop_grace(mut self, grace: std::time::Duration) -> Self {
+        self.stop_grace = grace;
+        self
     }
 
     pub fn clock(&self) -> &Clock {
@@ -490,6 +503,13 @@ impl QueueEngine {
             }
             stopped.await;
         }
+    }
+
+    /// Completes once the server has been stopping for its grace period,
+    /// measured in real time whatever the server clock.
+    pub async fn stop_deadline(&self) {
+        self.stopped().await;
+        tokio::time::sleep(self.stop_grace).await;
     }
 
     /// Makes long polls in progress, and any that start later, return what

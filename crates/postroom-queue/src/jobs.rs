@@ -3,6 +3,7 @@
 
 use crate::engine::{DeliveredMessage, EngineError, QueueEngine};
 use postroom_store::QueueRecord;
+use std::collections::HashSet;
 use std::future::Future;
 
 /// Result of one attempt of a job.
@@ -46,22 +47,76 @@ pub async fn settle(engine: &QueueEngine, queue: &QueueRecord, outcomes: &[(Stri
 /// Runs `attempt` on every job of one receive at once, each on a task of
 /// its own, and returns the outcomes by receipt handle. Jobs that write to
 /// the store so share its syncs. A job whose task panicked is left out and
-/// comes back after its visibility timeout.
-pub async fn attempt_together<F, Fut>(received: Vec<DeliveredMessage>, attempt: F, kind: &str) -> Vec<(String, JobOutcome)>
+/// comes back after its visibility timeout. Once the server has been
+/// stopping for its grace period, the attempts still running are aborted
+/// and their jobs cut short ([`cut_short`]).
+pub async fn attempt_together<F, Fut>(
+    engine: &QueueEngine,
+    received: Vec<DeliveredMessage>,
+    attempt: F,
+    kind: &str,
+) -> Vec<(String, JobOutcome)>
 where
     F: Fn(DeliveredMessage) -> Fut,
     Fut: Future<Output = (String, JobOutcome)> + Send + 'static,
 {
+    let handles: Vec<String> = received.iter().map(|delivery| delivery.receipt_handle.clone()).collect();
     let mut running = tokio::task::JoinSet::new();
     for delivery in received {
         running.spawn(attempt(delivery));
     }
     let mut outcomes = Vec::new();
-    while let Some(joined) = running.join_next().await {
-        match joined {
-            Ok(outcome) => outcomes.push(outcome),
-            Err(error) => tracing::error!(%error, "a task of {kind} failed"),
+    let deadline = engine.stop_deadline();
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            joined = running.join_next() => match joined {
+                Some(Ok(outcome)) => outcomes.push(outcome),
+                Some(Err(error)) => tracing::error!(%error, "a task of {kind} failed"),
+                None => break,
+            },
+            () = &mut deadline => {
+                running.abort_all();
+                cut_short(&handles, &mut outcomes, kind);
+                break;
+            }
         }
     }
     outcomes
+}
+
+/// Gives every job of `handles` that has no outcome yet a retry without
+/// delay, because the server stopped before its attempt ended. Settling
+/// then makes those jobs visible again, so the next start, or another node,
+/// runs them at once instead of after their visibility timeout. The cut
+/// attempt still counts as one.
+pub fn cut_short(handles: &[String], outcomes: &mut Vec<(String, JobOutcome)>, kind: &str) {
+    let finished: HashSet<&str> = outcomes.iter().map(|(handle, _)| handle.as_str()).collect();
+    let unfinished: Vec<String> =
+        handles.iter().filter(|handle| !finished.contains(handle.as_str())).cloned().collect();
+    if !unfinished.is_empty() {
+        tracing::info!(count = unfinished.len(), "stopping: {kind} in progress were cut short and will be retried");
+    }
+    outcomes.extend(unfinished.into_iter().map(|handle| (handle, JobOutcome::Retry(0))));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_short_retries_only_unfinished_jobs() {
+        let handles: Vec<String> = ["a", "b", "c"].iter().map(|handle| handle.to_string()).collect();
+        let mut outcomes = vec![("b".to_string(), JobOutcome::Done)];
+
+        cut_short(&handles, &mut outcomes, "test jobs");
+
+        outcomes.sort_by(|left, right| left.0.cmp(&right.0));
+        let expected = vec![
+            ("a".to_string(), JobOutcome::Retry(0)),
+            ("b".to_string(), JobOutcome::Done),
+            ("c".to_string(), JobOutcome::Retry(0)),
+        ];
+        assert_eq!(outcomes, expected);
+    }
 }

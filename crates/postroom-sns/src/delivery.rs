@@ -13,8 +13,8 @@
 //! endpoints get the retries of the delivery policy (3, 20 seconds apart, by
 //! default) and queues and functions are retried for 23 days. Then the
 //! message goes to the subscription's dead-letter queue, when it has one.
-//! A failure that no retry can cure goes there at once: a subscribed queue
-//! that does not exist, or an HTTP answer other than 2xx, 5xx or 429.
+//! A failure that no retry can fix goes there at once: a subscribed queue
+//! that does not exist, or an HTTP response other than 2xx, 5xx or 429.
 
 use crate::error::SnsError;
 use crate::model::{Subscription, Topic};
@@ -263,7 +263,7 @@ impl SnsService {
                             (delivery.receipt_handle, outcome)
                         }
                     };
-                    jobs::attempt_together(received, attempt, "SNS deliveries").await
+                    jobs::attempt_together(&self.engine, received, attempt, "SNS deliveries").await
                 };
                 jobs::settle(&self.engine, &outbox, &outcomes, "SNS deliveries").await;
             }
@@ -278,9 +278,20 @@ impl SnsService {
     /// of its group wait as long as it does, so that none overtakes it.
     /// NOTE: such a wait still raises the job's receive count, which counts
     /// against an HTTP delivery policy's `numRetries` as if it were an attempt.
+    /// Once the server has been stopping for its grace period, the jobs
+    /// not yet handled are cut short ([`jobs::cut_short`]).
     async fn handle_in_order(&self, received: Vec<DeliveredMessage>) -> Vec<(String, JobOutcome)> {
-        let mut waiting: BTreeMap<String, u64> = BTreeMap::new();
+        let handles: Vec<String> = received.iter().map(|delivery| delivery.receipt_handle.clone()).collect();
         let mut outcomes = Vec::with_capacity(received.len());
+        tokio::select! {
+            () = self.handle_each_in_order(received, &mut outcomes) => {}
+            () = self.engine.stop_deadline() => jobs::cut_short(&handles, &mut outcomes, "SNS deliveries"),
+        }
+        outcomes
+    }
+
+    async fn handle_each_in_order(&self, received: Vec<DeliveredMessage>, outcomes: &mut Vec<(String, JobOutcome)>) {
+        let mut waiting: BTreeMap<String, u64> = BTreeMap::new();
         for delivery in received {
             let group = order_group(&delivery.content.body);
             let outcome = match waiting.get(&group) {
@@ -292,7 +303,6 @@ impl SnsService {
             }
             outcomes.push((delivery.receipt_handle, outcome));
         }
-        outcomes
     }
 
     /// Runs one attempt of a job and returns whether the job is finished.
@@ -460,9 +470,9 @@ impl SnsService {
         Ok(Value::Object(envelope))
     }
 
-    /// Posts one message to an HTTP endpoint. A 2xx answer delivers it. As
-    /// on AWS, a 5xx or 429 answer, a timeout and a failed connection are
-    /// retried under the delivery policy, and every other answer is a
+    /// Posts one message to an HTTP endpoint. A 2xx response delivers it. As
+    /// on AWS, a 5xx or 429 response, a timeout and a failed connection are
+    /// retried under the delivery policy, and every other response is a
     /// permanent failure. Redirects are not followed.
     async fn post(&self, subscription: &Subscription, body: &Value, message_type: &str, message_id: Option<&str>) -> Result<(), DeliveryError> {
         let text = match body {

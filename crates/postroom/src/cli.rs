@@ -97,6 +97,12 @@ pub struct ServeOptions {
     /// messages in Query form encoding fits in the default.
     #[arg(long, env = "POSTROOM_MAX_REQUEST_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_request_bytes: usize,
+
+    /// Seconds that a stopping server gives SNS and EventBridge deliveries
+    /// in progress to end. Those still running then are cut short, and the
+    /// next start retries them at once.
+    #[arg(long, env = "POSTROOM_STOP_GRACE", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub stop_grace: u64,
 }
 
 fn parse_account(value: &str) -> Result<String, String> {

@@ -9,7 +9,12 @@ use postroom_store::postgres::{PostgresOptions, PostgresStore};
 use postroom_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
+
+/// Time that stopping deliveries get, past the grace period, to record the
+/// outcomes of their jobs.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Name of the file in the data directory that receives the bound address.
 const ADDRESS_FILE: &str = "postroom.addr";
@@ -79,13 +84,17 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             Clock::manual_at(stored.map_or(wall, |stored| stored.max(wall)))
         }
     };
-    let engine = Arc::new(QueueEngine::new(store.clone(), clock));
+    let stop_grace = Duration::from_secs(options.stop_grace);
+    let engine = Arc::new(QueueEngine::new(store.clone(), clock).with_stop_grace(stop_grace));
     tokio::spawn(engine.clone().supervise_move_tasks());
     tokio::spawn(engine.clone().sweep_retention());
     let app = Arc::new(App::new(engine.clone(), options.default_account.clone(), options.max_request_bytes));
-    tokio::spawn(app.events.clone().run_deliveries());
-    tokio::spawn(app.events.clone().run_schedules());
-    tokio::spawn(app.sns.clone().run_deliveries());
+    // Tasks that write to the store, which the store must outlive.
+    let writers = [
+        tokio::spawn(app.events.clone().run_deliveries()),
+        tokio::spawn(app.events.clone().run_schedules()),
+        tokio::spawn(app.sns.clone().run_deliveries()),
+    ];
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -115,6 +124,18 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         }
     };
     postroom_http::serve(listener, app, shutdown).await;
+    // Deliveries end within the grace period, then settle their jobs.
+    let writers_done = async {
+        for writer in writers {
+            let _ = writer.await;
+        }
+    };
+    let settled = tokio::time::timeout(stop_grace + SETTLE_TIMEOUT, writers_done).await;
+    if settled.is_err() {
+        tracing::warn!(
+            "stopping: deliveries did not settle in time; their jobs come back after their visibility timeout"
+        );
+    }
 
     store.flush().await.context("flushing the store")?;
     if let Some(embedded) = embedded {

@@ -109,6 +109,18 @@ def test_fifo_topic_rules(sns):
     assert error_code(dedup.value) == "InvalidParameter"
 
 
+@pytest.mark.parametrize(("protocol", "endpoint"), [("http", "http://127.0.0.1:9/hook"), ("lambda", "arn:aws:lambda:us-east-1:000000000000:function:f")])
+def test_fifo_topic_takes_only_queues(sns, protocol, endpoint):
+    arn = sns.create_topic(Name="jobs.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+
+    with pytest.raises(ClientError) as rejected:
+        sns.subscribe(TopicArn=arn, Protocol=protocol, Endpoint=endpoint)
+
+    assert error_code(rejected.value) == "InvalidParameter"
+    assert rejected.value.response["Error"]["Message"] == f"Invalid parameter: Invalid protocol type: {protocol}"
+    assert sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"] == []
+
+
 def test_fan_out_envelope_and_signature(sns, sqs):
     topic = sns.create_topic(Name="orders")["TopicArn"]
     url = sqs.create_queue(QueueName="inventory")["QueueUrl"]

@@ -275,9 +275,9 @@ impl SnsService {
 
     /// Handles the jobs of a FIFO topic one at a time, in the order of each
     /// message group. After a job whose delivery is retried, the later jobs
-    /// of its group wait as long as it does, so that none overtakes it.
-    /// NOTE: such a wait still raises the job's receive count, which counts
-    /// against an HTTP delivery policy's `numRetries` as if it were an attempt.
+    /// of its group wait as long as it does, so that none overtakes it. The
+    /// wait raises their receive counts, which is harmless: FIFO topics
+    /// deliver to queues only, whose retries are bounded by age, not count.
     /// Once the server has been stopping for its grace period, the jobs
     /// not yet handled are cut short ([`jobs::cut_short`]).
     async fn handle_in_order(&self, received: Vec<DeliveredMessage>) -> Vec<(String, JobOutcome)> {

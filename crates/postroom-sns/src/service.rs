@@ -377,6 +377,10 @@ impl SnsService {
             }
             _ => return Err(SnsError::invalid(format!("Amazon SNS does not support this protocol string: {protocol}"))),
         }
+        // FIFO topics deliver to SQS queues only.
+        if topic.is_fifo() && protocol != "sqs" {
+            return Err(SnsError::invalid(format!("Invalid protocol type: {protocol}")));
+        }
         let requested = string_map(input, "Attributes");
         let scope = requested.get("FilterPolicyScope").map(String::as_str).unwrap_or("MessageAttributes").to_string();
         let mut attributes = BTreeMap::new();

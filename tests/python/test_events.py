@@ -242,6 +242,16 @@ def test_bus_management_and_tags(events):
     assert error_code(missing.value) == "ResourceNotFoundException"
 
 
+def test_custom_bus_name_without_slash(events):
+    events.create_event_bus(Name="orders")
+
+    with pytest.raises(ClientError) as rejected:
+        events.create_event_bus(Name="orders/child")
+
+    assert error_code(rejected.value) == "ValidationException"
+    assert [bus["Name"] for bus in events.list_event_buses()["EventBuses"]] == ["default", "orders"]
+
+
 def test_invalid_pattern_rejected_by_put_rule(events):
     with pytest.raises(ClientError) as invalid:
         events.put_rule(Name="bad", EventPattern=json.dumps({"detail": {"n": [{"numeric": [">", "x"]}]}}))

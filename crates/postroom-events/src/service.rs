@@ -165,7 +165,9 @@ impl EventsService {
 
     async fn create_event_bus(&self, context: &EventsContext, input: &Value) -> Result<Value, EventsError> {
         let name = required(input, "Name")?;
-        check_name("Name", name, 256, true)?;
+        // Only partner event buses, which come from partner event sources,
+        // have a `/` in their names.
+        check_name("Name", name, 256, false)?;
         if name == DEFAULT_BUS || name.starts_with("aws.") {
             return Err(EventsError::validation(format!("Event bus name {name} is reserved.")));
         }

@@ -419,7 +419,7 @@ def wait_for_log(server: PostroomServer, text: str) -> None:
 
 def publish_to_held_endpoint(server: PostroomServer, http_endpoint, message: str) -> None:
     """Publishes `message` to a topic with a confirmed HTTP subscription, and
-    returns once the endpoint holds its post without responding."""
+    returns once the endpoint has the post and is not yet responding."""
     sns = make_client("sns", server.endpoint)
     topic = sns.create_topic(Name="held")["TopicArn"]
     confirmed_http_subscription(sns, http_endpoint, topic)
@@ -536,3 +536,188 @@ def test_cli_publish(sqs, endpoint):
     sns_cli("publish", "--topic-arn", topic, "--message", "from the cli")
     [message] = wait_for_messages(sqs, url)
     assert json.loads(message["Body"])["Message"] == "from the cli"
+
+
+def dead_lettered(sqs, url: str) -> dict:
+    """Long-polls the dead-letter queue for its one message."""
+    response = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=20)
+    [message] = response["Messages"]
+    return message
+
+
+def test_topic_delivery_policy_applies(sns, sqs, http_endpoint, advance):
+    policy = {
+        "http": {
+            "defaultHealthyRetryPolicy": {"minDelayTarget": 5, "maxDelayTarget": 5, "numRetries": 1},
+            "defaultRequestPolicy": {"headerContentType": "application/json"},
+        }
+    }
+    topic = sns.create_topic(Name="policied", Attributes={"DeliveryPolicy": json.dumps(policy)})["TopicArn"]
+    dlq = sqs.create_queue(QueueName="sns-dlq")["QueueUrl"]
+    subscription = confirmed_http_subscription(sns, http_endpoint, topic)
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription, AttributeName="RedrivePolicy", AttributeValue=json.dumps({"deadLetterTargetArn": queue_arn("sns-dlq")})
+    )
+    http_endpoint.status = 503
+
+    sns.publish(TopicArn=topic, Message="twice")
+    first = wait_for_posts(http_endpoint, 2)[1]
+    advance(5)
+    wait_for_posts(http_endpoint, 3)
+
+    assert first["headers"]["content-type"] == "application/json"
+    assert json.loads(dead_lettered(sqs, dlq)["Body"])["Message"] == "twice"
+    assert len(http_endpoint.posts) == 3, "the confirmation, the attempt and one retry"
+    topic_effective = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["EffectiveDeliveryPolicy"])
+    assert topic_effective["http"]["defaultHealthyRetryPolicy"]["numRetries"] == 1
+    subscription_effective = json.loads(sns.get_subscription_attributes(SubscriptionArn=subscription)["Attributes"]["EffectiveDeliveryPolicy"])
+    assert subscription_effective["healthyRetryPolicy"]["minDelayTarget"] == 5
+    assert subscription_effective["requestPolicy"] == {"headerContentType": "application/json"}
+
+
+def test_no_delay_retries_run_at_once(sns, sqs, http_endpoint):
+    topic = sns.create_topic(Name="eager")["TopicArn"]
+    dlq = sqs.create_queue(QueueName="sns-dlq")["QueueUrl"]
+    subscription = confirmed_http_subscription(sns, http_endpoint, topic)
+    policy = {"healthyRetryPolicy": {"minDelayTarget": 1, "maxDelayTarget": 1, "numRetries": 2, "numNoDelayRetries": 2}}
+    sns.set_subscription_attributes(SubscriptionArn=subscription, AttributeName="DeliveryPolicy", AttributeValue=json.dumps(policy))
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription, AttributeName="RedrivePolicy", AttributeValue=json.dumps({"deadLetterTargetArn": queue_arn("sns-dlq")})
+    )
+    http_endpoint.status = 500
+
+    sns.publish(TopicArn=topic, Message="thrice")
+
+    # The server clock does not move, so only retries without delay arrive.
+    message = dead_lettered(sqs, dlq)
+    assert json.loads(message["Body"])["Message"] == "thrice"
+    assert len(http_endpoint.posts) == 4, "the confirmation, then three attempts"
+
+
+@pytest.mark.parametrize(
+    ("policy", "reason"),
+    [
+        (
+            {"healthyRetryPolicy": {"minDelayTarget": 0, "maxDelayTarget": 5, "numRetries": 1}},
+            "healthyRetryPolicy.minDelayTarget must be greater than or equal to 1",
+        ),
+        ({"healthyRetryPolicy": {"maxDelayTarget": 5, "numRetries": 1}}, "healthyRetryPolicy.minDelayTarget must be specified"),
+        (
+            {"healthyRetryPolicy": {"minDelayTarget": 1, "maxDelayTarget": 5, "numRetries": 1, "backoffFunction": "cubic"}},
+            "healthyRetryPolicy.backoffFunction must be one of linear, arithmetic, geometric, exponential",
+        ),
+        ({"throttlePolicy": {"maxReceivesPerSecond": 0}}, "throttlePolicy.maxReceivesPerSecond must be an integer greater than or equal to 1"),
+        ({"requestPolicy": {"headerContentType": "image/png"}}, "requestPolicy.headerContentType must be one of"),
+    ],
+)
+def test_invalid_delivery_policy_rejected(sns, http_endpoint, policy, reason):
+    topic = sns.create_topic(Name="strict-policy")["TopicArn"]
+    subscription = confirmed_http_subscription(sns, http_endpoint, topic)
+
+    with pytest.raises(ClientError) as rejected:
+        sns.set_subscription_attributes(SubscriptionArn=subscription, AttributeName="DeliveryPolicy", AttributeValue=json.dumps(policy))
+
+    assert error_code(rejected.value) == "InvalidParameter"
+    assert rejected.value.response["Error"]["Message"].startswith(f"Invalid parameter: DeliveryPolicy: {reason}")
+
+
+def test_invalid_topic_delivery_policy_rejected(sns):
+    policy = {"http": {"defaultHealthyRetryPolicy": {"minDelayTarget": 9, "maxDelayTarget": 5, "numRetries": 1}}}
+
+    with pytest.raises(ClientError) as rejected:
+        sns.create_topic(Name="bad-policy", Attributes={"DeliveryPolicy": json.dumps(policy)})
+
+    assert error_code(rejected.value) == "InvalidParameter"
+    message = rejected.value.response["Error"]["Message"]
+    assert message == "Invalid parameter: Attributes Reason: DeliveryPolicy: http.defaultHealthyRetryPolicy.maxDelayTarget must be greater than or equal to minDelayTarget"
+
+
+def test_confirmation_follows_topic_signature_version(sns, http_endpoint):
+    topic = sns.create_topic(Name="signed", Attributes={"SignatureVersion": "2"})["TopicArn"]
+    url = f"http://127.0.0.1:{http_endpoint.server_address[1]}/hook"
+
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+
+    [confirmation] = wait_for_posts(http_endpoint, 1)
+    envelope = json.loads(confirmation["body"])
+    assert envelope["SignatureVersion"] == "2"
+    verify_signature(envelope)
+    assert confirmation["headers"]["x-amz-sns-message-id"] == envelope["MessageId"]
+
+
+def test_confirmed_subscription_stops_confirmation_retries(sns, http_endpoint, advance):
+    topic = sns.create_topic(Name="confirm-once")["TopicArn"]
+    url = f"http://127.0.0.1:{http_endpoint.server_address[1]}/hook"
+    http_endpoint.status = 500
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+    token = json.loads(wait_for_posts(http_endpoint, 1)[0]["body"])["Token"]
+
+    sns.confirm_subscription(TopicArn=topic, Token=token)
+    http_endpoint.status = 200
+    advance(21)
+    sns.publish(TopicArn=topic, Message="after")
+
+    posts = wait_for_posts(http_endpoint, 2)
+    assert [post["headers"]["x-amz-sns-message-type"] for post in posts] == ["SubscriptionConfirmation", "Notification"]
+
+
+def test_fifo_queue_needs_fifo_topic(sns, sqs):
+    topic = sns.create_topic(Name="plain")["TopicArn"]
+    sqs.create_queue(QueueName="ordered.fifo", Attributes={"FifoQueue": "true"})
+
+    with pytest.raises(ClientError) as rejected:
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("ordered.fifo"))
+
+    assert error_code(rejected.value) == "InvalidParameter"
+    expected = "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics"
+    assert rejected.value.response["Error"]["Message"] == expected
+
+
+def test_subscribe_again_with_other_attributes(sns, sqs):
+    topic = sns.create_topic(Name="again")["TopicArn"]
+    sqs.create_queue(QueueName="again-queue")
+    first = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("again-queue"), ReturnSubscriptionArn=True)["SubscriptionArn"]
+
+    same = sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("again-queue"), Attributes={"RawMessageDelivery": "false"}, ReturnSubscriptionArn=True
+    )
+    with pytest.raises(ClientError) as differs:
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("again-queue"), Attributes={"RawMessageDelivery": "true"})
+
+    assert same["SubscriptionArn"] == first
+    assert error_code(differs.value) == "InvalidParameter"
+    assert differs.value.response["Error"]["Message"] == "Invalid parameter: Attributes Reason: Subscription already exists with different attributes"
+
+
+@pytest.mark.parametrize("endpoint", ["http://", "http://exa mple.com/", "http://:80/hook"])
+def test_malformed_http_endpoint_rejected(sns, endpoint):
+    topic = sns.create_topic(Name="urls")["TopicArn"]
+
+    with pytest.raises(ClientError) as rejected:
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint)
+
+    assert error_code(rejected.value) == "InvalidParameter"
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+
+
+def test_redrive_policy_checks(sns, sqs):
+    topic = sns.create_topic(Name="orders.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("orders.fifo"), ReturnSubscriptionArn=True)["SubscriptionArn"]
+
+    def set_policy(value: str) -> None:
+        sns.set_subscription_attributes(SubscriptionArn=subscription, AttributeName="RedrivePolicy", AttributeValue=value)
+
+    with pytest.raises(ClientError) as unknown:
+        set_policy(json.dumps({"deadLetterTargetArn": queue_arn("dlq.fifo"), "maxReceiveCount": 3}))
+    with pytest.raises(ClientError) as standard:
+        set_policy(json.dumps({"deadLetterTargetArn": queue_arn("dlq")}))
+    with pytest.raises(ClientError) as elsewhere:
+        set_policy(json.dumps({"deadLetterTargetArn": "arn:aws:sqs:eu-west-1:000000000000:dlq.fifo"}))
+    set_policy(json.dumps({"deadLetterTargetArn": queue_arn("dlq.fifo")}))
+    set_policy("")
+
+    assert unknown.value.response["Error"]["Message"] == "Invalid parameter: RedrivePolicy: invalid JSON. Attribute maxReceiveCount is unknown."
+    assert "must use a FIFO queue as DLQ" in standard.value.response["Error"]["Message"]
+    assert "same account and Region" in elsewhere.value.response["Error"]["Message"]
+    assert "RedrivePolicy" not in sns.get_subscription_attributes(SubscriptionArn=subscription)["Attributes"]

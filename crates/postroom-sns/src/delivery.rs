@@ -16,6 +16,7 @@
 //! A failure that no retry can fix goes there at once: a subscribed queue
 //! that does not exist, or an HTTP response other than 2xx, 5xx or 429.
 
+use crate::delivery_policy::{Backoff, EffectivePolicy, RetryPolicy, DEFAULT_CONTENT_TYPE};
 use crate::error::SnsError;
 use crate::model::{Subscription, Topic};
 use crate::publish::Published;
@@ -34,9 +35,18 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Retention of queue and function deliveries before they give up.
-const QUEUE_RETRY_WINDOW_MS: u64 = 23 * 86_400_000;
-const MAX_BACKOFF_SECONDS: u64 = 60;
+/// Retries of deliveries to queues and functions, which AWS fixes: 3 at
+/// once, 2 one second apart, 10 with a backoff from 1 to 20 seconds, then
+/// 100,000 20 seconds apart, over 23 days in all.
+const MANAGED_ENDPOINT_RETRIES: RetryPolicy = RetryPolicy {
+    min_delay: 1,
+    max_delay: 20,
+    retries: 100_015,
+    no_delay_retries: 3,
+    min_delay_retries: 2,
+    max_delay_retries: 100_000,
+    backoff: Backoff::Exponential,
+};
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Most receivers of one delivery queue on one node, each delivering one
 /// batch at a time.
@@ -315,44 +325,73 @@ impl SnsService {
             // The subscription is gone: nothing to deliver to.
             return JobOutcome::Done;
         };
+        let confirmation = matches!(job.kind, JobKind::Confirmation { .. });
+        if confirmation && subscription.confirmed {
+            return JobOutcome::Done;
+        }
         match self.deliver(&job, &subscription).await {
             Ok(()) => {
                 self.engine.count_delivery("sns", "delivered");
                 JobOutcome::Done
             }
             Err(DeliveryError { message: error, retryable }) => {
-                let now = self.engine.clock().now();
-                let (retries, delay) = retry_policy(&subscription);
-                let retries_used = attempt.saturating_sub(1);
-                let exhausted = !retryable
-                    || match retries {
-                        Some(limit) => retries_used >= limit,
-                        None => now >= job.created_at + QUEUE_RETRY_WINDOW_MS,
-                    };
-                if exhausted {
-                    self.dead_letter(&job, &subscription, &error).await;
-                    JobOutcome::Done
+                let retries = if subscription.protocol.starts_with("http") {
+                    self.delivery_policy(&subscription).await.retry
                 } else {
-                    tracing::warn!(subscription = %job.subscription_arn, attempt, %error, "an SNS delivery failed; retrying");
-                    self.engine.count_delivery("sns", "retried");
-                    JobOutcome::Retry(delay.unwrap_or_else(|| (1u64 << retries_used.min(16)).min(MAX_BACKOFF_SECONDS)))
+                    MANAGED_ENDPOINT_RETRIES
+                };
+                let next_retry = u64::from(attempt.max(1));
+                match retries.delay_before(next_retry).filter(|_| retryable) {
+                    // A dead-letter queue keeps messages, not confirmations.
+                    None if confirmation => {
+                        tracing::warn!(subscription = %job.subscription_arn, %error, "delivering a subscription confirmation failed; giving up");
+                        self.engine.count_delivery("sns", "dropped");
+                        JobOutcome::Done
+                    }
+                    None => {
+                        self.dead_letter(&job, &subscription, &error).await;
+                        JobOutcome::Done
+                    }
+                    Some(delay) => {
+                        tracing::warn!(subscription = %job.subscription_arn, attempt, %error, "an SNS delivery failed; retrying");
+                        self.engine.count_delivery("sns", "retried");
+                        JobOutcome::Retry(delay)
+                    }
                 }
             }
         }
     }
 
+    /// Returns the `SignatureVersion` of a topic, "1" when it sets none or
+    /// cannot be read.
+    async fn topic_signature_version(&self, topic_arn: &str) -> String {
+        let topic = self.load_topic(topic_arn).await.ok();
+        topic.and_then(|topic| topic.attributes.get("SignatureVersion").cloned()).unwrap_or_else(|| "1".into())
+    }
+
+    /// Returns the delivery policy of an HTTP subscription, from its own
+    /// policy and its topic's. A failed read of the topic leaves the topic's part out.
+    async fn delivery_policy(&self, subscription: &Subscription) -> EffectivePolicy {
+        let topic_policy = self.topic_delivery_policy(&subscription.topic_arn).await.unwrap_or_else(|error| {
+            tracing::warn!(topic = %subscription.topic_arn, %error, "reading the topic's delivery policy failed");
+            None
+        });
+        EffectivePolicy::of(topic_policy.as_deref(), subscription.attributes.get("DeliveryPolicy").map(String::as_str))
+    }
+
     async fn deliver(&self, job: &Job, subscription: &Subscription) -> Result<(), DeliveryError> {
         match &job.kind {
-            JobKind::Confirmation { .. } => {
+            JobKind::Confirmation { message_id, .. } => {
                 let envelope = self.envelope(job, subscription).await?;
-                self.post(subscription, &envelope, "SubscriptionConfirmation", None).await
+                self.post(subscription, &envelope, "SubscriptionConfirmation", Some(message_id), DEFAULT_CONTENT_TYPE).await
             }
             JobKind::Notification(published) => match subscription.protocol.as_str() {
                 "sqs" => self.deliver_to_queue(job, published, subscription).await,
                 "http" | "https" => {
                     let body =
                         if subscription.is_raw() { published.message_for(&subscription.protocol) } else { self.envelope(job, subscription).await?.to_string() };
-                    self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id)).await
+                    let content_type = self.delivery_policy(subscription).await.content_type;
+                    self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id), &content_type).await
                 }
                 // TODO: functions as subscribers.
                 other => Err(DeliveryError::client_side(format!("delivery to {other} endpoints is not supported by this server yet"))),
@@ -454,7 +493,8 @@ impl SnsService {
                     ("TopicArn", Some(topic_arn.as_str())),
                     ("Type", Some("SubscriptionConfirmation")),
                 ];
-                let signature = signer.sign(&canonical_string(&fields), "1");
+                let version = self.topic_signature_version(topic_arn).await;
+                let signature = signer.sign(&canonical_string(&fields), &version);
                 envelope.insert("Type".into(), json!("SubscriptionConfirmation"));
                 envelope.insert("MessageId".into(), json!(message_id));
                 envelope.insert("Token".into(), json!(token));
@@ -462,7 +502,7 @@ impl SnsService {
                 envelope.insert("Message".into(), json!(message));
                 envelope.insert("SubscribeURL".into(), json!(subscribe_url));
                 envelope.insert("Timestamp".into(), json!(timestamp));
-                envelope.insert("SignatureVersion".into(), json!("1"));
+                envelope.insert("SignatureVersion".into(), json!(version));
                 envelope.insert("Signature".into(), json!(signature));
                 envelope.insert("SigningCertURL".into(), json!(certificate_url));
             }
@@ -474,7 +514,14 @@ impl SnsService {
     /// on AWS, a 5xx or 429 response, a timeout and a failed connection are
     /// retried under the delivery policy, and every other response is a
     /// permanent failure. Redirects are not followed.
-    async fn post(&self, subscription: &Subscription, body: &Value, message_type: &str, message_id: Option<&str>) -> Result<(), DeliveryError> {
+    async fn post(
+        &self,
+        subscription: &Subscription,
+        body: &Value,
+        message_type: &str,
+        message_id: Option<&str>,
+        content_type: &str,
+    ) -> Result<(), DeliveryError> {
         let text = match body {
             Value::String(text) => text.clone(),
             other => other.to_string(),
@@ -490,7 +537,7 @@ impl SnsService {
             .map_err(|error| format!("the HTTP client could not start: {error}"))?;
         let mut request = client
             .post(&subscription.endpoint)
-            .header("content-type", "text/plain; charset=UTF-8")
+            .header("content-type", content_type)
             .header("x-amz-sns-message-type", message_type)
             .header("x-amz-sns-topic-arn", &subscription.topic_arn)
             .header("user-agent", "Amazon Simple Notification Service Agent");
@@ -581,17 +628,6 @@ fn queue_error(arn: &str, error: EngineError) -> DeliveryError {
 /// Retries and delay of a subscription: HTTP endpoints follow the delivery
 /// policy (`numRetries` and `minDelayTarget`, 3 and 20 seconds by default);
 /// other endpoints have no retry limit and back off exponentially.
-fn retry_policy(subscription: &Subscription) -> (Option<u32>, Option<u64>) {
-    if !subscription.protocol.starts_with("http") {
-        return (None, None);
-    }
-    let policy = subscription.attributes.get("DeliveryPolicy").and_then(|p| serde_json::from_str::<Value>(p).ok());
-    let retry = policy.as_ref().and_then(|p| p.get("healthyRetryPolicy").or_else(|| p.pointer("/http/defaultHealthyRetryPolicy")).cloned());
-    let retries = retry.as_ref().and_then(|r| r.get("numRetries")).and_then(Value::as_u64).unwrap_or(3) as u32;
-    let delay = retry.as_ref().and_then(|r| r.get("minDelayTarget")).and_then(Value::as_u64).unwrap_or(20);
-    (Some(retries), Some(delay))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! parameters as JSON documents.
 
 mod delivery;
+mod delivery_policy;
 mod error;
 mod model;
 mod operation;

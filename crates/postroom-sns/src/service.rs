@@ -1,5 +1,6 @@
 //! [`SnsService`]: topics, subscriptions, tags and permissions.
 
+use crate::delivery_policy::{self, EffectivePolicy};
 use crate::error::{ErrorKind, SnsError};
 use crate::model::*;
 use crate::operation::SnsOperation;
@@ -90,8 +91,11 @@ fn check_topic_attribute(name: &str, value: &str) -> Result<(), SnsError> {
             Err(invalid(&format!("{name} must be true or false")))
         }
         "SignatureVersion" if !matches!(value, "1" | "2") => Err(invalid("SignatureVersion must be 1 or 2")),
-        "Policy" | "DeliveryPolicy" if !value.is_empty() && serde_json::from_str::<Value>(value).map_or(true, |v| !v.is_object()) => {
+        "Policy" if !value.is_empty() && serde_json::from_str::<Value>(value).map_or(true, |v| !v.is_object()) => {
             Err(invalid(&format!("{name}: the policy is not a valid JSON object")))
+        }
+        "DeliveryPolicy" if !value.is_empty() => {
+            delivery_policy::check_topic_policy(value).map_err(|reason| invalid(&format!("DeliveryPolicy: {reason}")))
         }
         "DisplayName" if value.chars().count() > 100 => Err(invalid("DisplayName must be at most 100 characters")),
         _ if TOPIC_ATTRIBUTES.contains(&name) => Ok(()),
@@ -114,13 +118,6 @@ fn default_policy(arn: &str, account: &str) -> String {
         }]
     })
     .to_string()
-}
-
-fn default_delivery_policy() -> Value {
-    json!({"http": {"defaultHealthyRetryPolicy": {
-        "minDelayTarget": 20, "maxDelayTarget": 20, "numRetries": 3, "numMaxDelayRetries": 0,
-        "numNoDelayRetries": 0, "numMinDelayRetries": 0, "backoffFunction": "linear"
-    }, "disableSubscriptionOverrides": false, "defaultRequestPolicy": {"headerContentType": "text/plain; charset=UTF-8"}}})
 }
 
 /// Checks a subscription attribute and returns the value to store.
@@ -152,23 +149,63 @@ fn check_subscription_attribute(name: &str, value: &str, scope: &str) -> Result<
             Ok(value.to_string())
         }
         "RedrivePolicy" => {
-            let target = serde_json::from_str::<Value>(value)
+            if value.is_empty() {
+                return Ok(String::new());
+            }
+            let policy = serde_json::from_str::<Value>(value)
                 .ok()
-                .and_then(|policy| policy.get("deadLetterTargetArn").and_then(Value::as_str).map(str::to_string))
+                .filter(Value::is_object)
+                .ok_or_else(|| SnsError::invalid("RedrivePolicy: invalid JSON"))?;
+            if let Some(unknown) = policy.as_object().into_iter().flat_map(|map| map.keys()).find(|key| *key != "deadLetterTargetArn") {
+                return Err(SnsError::invalid(format!("RedrivePolicy: invalid JSON. Attribute {unknown} is unknown.")));
+            }
+            let target = policy
+                .get("deadLetterTargetArn")
+                .and_then(Value::as_str)
                 .filter(|arn| postroom_queue::arn::parse_queue_arn(arn).is_some())
                 .ok_or_else(|| SnsError::invalid("RedrivePolicy: Invalid deadLetterTargetArn"))?;
             Ok(json!({"deadLetterTargetArn": target}).to_string())
         }
         "DeliveryPolicy" => {
-            serde_json::from_str::<Value>(value)
-                .ok()
-                .filter(Value::is_object)
-                .ok_or_else(|| SnsError::invalid("DeliveryPolicy: the policy is not a valid JSON object"))?;
+            if !value.is_empty() {
+                delivery_policy::check_subscription_policy(value)
+                    .map_err(|reason| SnsError::invalid(format!("DeliveryPolicy: {reason}")))?;
+            }
             Ok(value.to_string())
         }
         "SubscriptionRoleArn" => Ok(value.to_string()),
         _ => Err(SnsError::invalid(format!("AttributeName Reason: Unknown attribute {name}"))),
     }
+}
+
+/// Value that a subscription attribute has until it is set.
+fn default_subscription_attribute(name: &str) -> &'static str {
+    match name {
+        "RawMessageDelivery" => "false",
+        "FilterPolicyScope" => "MessageAttributes",
+        _ => "",
+    }
+}
+
+/// Checks a subscription's dead-letter queue against its topic and
+/// endpoint: the queue is in the topic's account and Region, and a FIFO
+/// queue subscribed to a FIFO topic needs a FIFO dead-letter queue.
+fn check_dead_letter_target(topic: &Topic, protocol: &str, endpoint: &str, policy: &str) -> Result<(), SnsError> {
+    let target = serde_json::from_str::<Value>(policy)
+        .ok()
+        .and_then(|policy| policy.get("deadLetterTargetArn").and_then(Value::as_str).map(str::to_string))
+        .and_then(|arn| postroom_queue::arn::parse_queue_arn(&arn))
+        .ok_or_else(|| SnsError::invalid("RedrivePolicy: Invalid deadLetterTargetArn"))?;
+    if target.account != topic.account || target.region != topic.region {
+        return Err(SnsError::invalid(
+            "RedrivePolicy: the dead-letter queue must be in the same account and Region as the subscription",
+        ));
+    }
+    let fifo_endpoint = protocol == "sqs" && endpoint.ends_with(".fifo");
+    if topic.is_fifo() && fifo_endpoint && !target.name.ends_with(".fifo") {
+        return Err(SnsError::invalid("RedrivePolicy: must use a FIFO queue as DLQ for a FIFO Subscription to a FIFO Topic."));
+    }
+    Ok(())
 }
 
 pub(crate) fn scope_of(scope: &str) -> FilterPolicyScope {
@@ -241,6 +278,16 @@ impl SnsService {
     pub(crate) async fn subscriptions_of(&self, topic_arn: &str) -> Result<Vec<Subscription>, SnsError> {
         let stored = self.engine.store().list_resources(SUBSCRIPTION_KIND, &format!("{topic_arn}|")).await?;
         stored.iter().map(|(_, bytes)| serde_json::from_slice(bytes).map_err(SnsError::internal)).collect()
+    }
+
+    /// Returns the `DeliveryPolicy` attribute of a topic, or `None` when the
+    /// topic has none or no longer exists.
+    pub(crate) async fn topic_delivery_policy(&self, topic_arn: &str) -> Result<Option<String>, SnsError> {
+        match self.load_topic(topic_arn).await {
+            Ok(topic) => Ok(topic.attributes.get("DeliveryPolicy").cloned()),
+            Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     pub(crate) async fn load_subscription(&self, arn: &str) -> Result<Subscription, SnsError> {
@@ -332,7 +379,8 @@ impl SnsService {
         attributes.insert("SubscriptionsConfirmed".into(), confirmed.to_string());
         attributes.insert("SubscriptionsPending".into(), (subscriptions.len() - confirmed).to_string());
         attributes.insert("SubscriptionsDeleted".into(), "0".into());
-        attributes.insert("EffectiveDeliveryPolicy".into(), default_delivery_policy().to_string());
+        let effective = delivery_policy::effective_topic_policy(topic.attributes.get("DeliveryPolicy").map(String::as_str));
+        attributes.insert("EffectiveDeliveryPolicy".into(), effective.to_string());
         attributes.insert("SignatureVersion".into(), "1".into());
         if topic.is_fifo() {
             attributes.insert("ContentBasedDeduplication".into(), "false".into());
@@ -369,6 +417,10 @@ impl SnsService {
                 if !endpoint.starts_with(&format!("{protocol}://")) {
                     return Err(SnsError::invalid("Endpoint must match the specified protocol"));
                 }
+                let url = reqwest::Url::parse(endpoint).ok().filter(|url| url.host_str().is_some_and(|host| !host.is_empty()));
+                if url.is_none() {
+                    return Err(SnsError::invalid(format!("Endpoint: {endpoint} is not a valid URL")));
+                }
             }
             "lambda" => {
                 if !endpoint.starts_with("arn:aws:lambda:") {
@@ -377,9 +429,15 @@ impl SnsService {
             }
             _ => return Err(SnsError::invalid(format!("Amazon SNS does not support this protocol string: {protocol}"))),
         }
-        // FIFO topics deliver to SQS queues only.
+        // FIFO topics deliver to SQS queues only, and FIFO queues take
+        // messages from FIFO topics only.
         if topic.is_fifo() && protocol != "sqs" {
             return Err(SnsError::invalid(format!("Invalid protocol type: {protocol}")));
+        }
+        if !topic.is_fifo() && protocol == "sqs" && endpoint.ends_with(".fifo") {
+            return Err(SnsError::invalid(
+                "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics",
+            ));
         }
         let requested = string_map(input, "Attributes");
         let scope = requested.get("FilterPolicyScope").map(String::as_str).unwrap_or("MessageAttributes").to_string();
@@ -387,9 +445,20 @@ impl SnsService {
         for (name, value) in &requested {
             attributes.insert(name.clone(), check_subscription_attribute(name, value, &scope)?);
         }
-        // Subscribing the same endpoint again returns the subscription.
+        if let Some(policy) = attributes.get("RedrivePolicy") {
+            check_dead_letter_target(&topic, &protocol, endpoint, policy)?;
+        }
+        // Subscribing the same endpoint again returns the subscription, unless
+        // the request sets an attribute to another value.
         let existing = self.subscriptions_of(&topic.arn()).await?;
         if let Some(found) = existing.iter().find(|s| s.protocol == protocol && s.endpoint == endpoint) {
+            let differs = attributes.iter().any(|(name, value)| {
+                let current = found.attributes.get(name).map(String::as_str);
+                current.unwrap_or_else(|| default_subscription_attribute(name)) != value
+            });
+            if differs {
+                return Err(SnsError::invalid("Attributes Reason: Subscription already exists with different attributes"));
+            }
             return Ok(json!({"SubscriptionArn": self.reported_arn(found, input)}));
         }
         let http = protocol == "http" || protocol == "https";
@@ -484,7 +553,12 @@ impl SnsService {
         attributes.insert("PendingConfirmation".into(), (!subscription.confirmed).to_string());
         attributes.insert("RawMessageDelivery".into(), "false".into());
         if subscription.protocol.starts_with("http") {
-            attributes.insert("EffectiveDeliveryPolicy".into(), default_delivery_policy().to_string());
+            let topic_policy = self.topic_delivery_policy(&subscription.topic_arn).await?;
+            let effective = EffectivePolicy::of(
+                topic_policy.as_deref(),
+                subscription.attributes.get("DeliveryPolicy").map(String::as_str),
+            );
+            attributes.insert("EffectiveDeliveryPolicy".into(), effective.to_json().to_string());
         }
         for (name, value) in &subscription.attributes {
             if !value.is_empty() {
@@ -510,6 +584,10 @@ impl SnsService {
             subscription.attributes.get("FilterPolicyScope").cloned().unwrap_or_else(|| "MessageAttributes".into())
         };
         let checked = check_subscription_attribute(name, value, &scope)?;
+        if name == "RedrivePolicy" && !checked.is_empty() {
+            let topic = self.load_topic(&subscription.topic_arn).await?;
+            check_dead_letter_target(&topic, &subscription.protocol, &subscription.endpoint, &checked)?;
+        }
         if name == "FilterPolicyScope" {
             if let Some(policy) = subscription.attributes.get("FilterPolicy").filter(|p| !p.is_empty()) {
                 check_subscription_attribute("FilterPolicy", policy, &scope)?;

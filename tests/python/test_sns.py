@@ -721,3 +721,31 @@ def test_redrive_policy_checks(sns, sqs):
     assert "must use a FIFO queue as DLQ" in standard.value.response["Error"]["Message"]
     assert "same account and Region" in elsewhere.value.response["Error"]["Message"]
     assert "RedrivePolicy" not in sns.get_subscription_attributes(SubscriptionArn=subscription)["Attributes"]
+
+
+def test_slow_endpoint_holds_up_only_itself(sns, sqs, http_endpoint):
+    slow = sns.create_topic(Name="slow")["TopicArn"]
+    confirmed_http_subscription(sns, http_endpoint, slow)
+    fast = sns.create_topic(Name="fast")["TopicArn"]
+    url = sqs.create_queue(QueueName="fast-queue")["QueueUrl"]
+    sns.subscribe(TopicArn=fast, Protocol="sqs", Endpoint=queue_arn("fast-queue"), Attributes={"RawMessageDelivery": "true"})
+    http_endpoint.answering.clear()
+    sns.publish(TopicArn=slow, Message="held")
+    wait_for_posts(http_endpoint, 2)
+
+    retried_before = sns_deliveries(sqs, "retried")
+
+    sns.publish(TopicArn=fast, Message="not held")
+
+    response = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)
+    assert [message["Body"] for message in response.get("Messages", [])] == ["not held"]
+    # The held post can end only by timing out, which counts a retry, so the
+    # message arrived while the post was still in progress.
+    assert sns_deliveries(sqs, "retried") == retried_before
+
+
+def sns_deliveries(sqs, outcome: str) -> int:
+    """SNS deliveries with `outcome` so far, from the server's metrics."""
+    metrics = requests.get(f"{sqs.meta.endpoint_url}/_postroom/metrics", timeout=5).text
+    prefix = f'postroom_deliveries_total{{service="sns",outcome="{outcome}"}} '
+    return sum(int(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))

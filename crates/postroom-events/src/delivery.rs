@@ -17,7 +17,7 @@ use crate::model::{bus_arn, Rule, TargetSpec};
 use crate::service::{EventsContext, EventsService};
 use crate::transform::{render, DeliveryContext};
 use postroom_pattern::Pattern;
-use postroom_queue::jobs::{self, JobOutcome};
+use postroom_queue::jobs::{self, JobOutcome, Role};
 use postroom_queue::{DeliveredMessage, EngineError, OutgoingMessage, ReceiveOptions};
 use postroom_sns::ErrorKind as SnsErrorKind;
 use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
@@ -159,18 +159,22 @@ impl EventsService {
 
     /// Delivers queued jobs until the server stops.
     pub async fn run_deliveries(self: Arc<Self>) {
-        self.receiver(true, Arc::new(AtomicUsize::new(1))).await;
+        self.receiver(Role::Permanent, Arc::new(AtomicUsize::new(1))).await;
     }
 
-    /// Receives batches of jobs and delivers them. The first receiver waits
-    /// for jobs with long polls and runs as long as the server. A receiver
-    /// that gets a full batch, a sign that more jobs wait, starts another,
-    /// up to [`MAX_RECEIVERS`]; that one receives without waiting and ends
-    /// at its first empty receive. An idle node so keeps one poll, and a
-    /// busy one delivers many batches at once, whose deliveries share the
-    /// store's syncs.
-    fn receiver(self: Arc<Self>, first: bool, receivers: Arc<AtomicUsize>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    /// Receives batches of jobs and delivers them. One receiver runs as
+    /// long as the server, and others come and go by [`Role`], up to
+    /// [`MAX_RECEIVERS`]. An idle node so keeps one poll, a busy one
+    /// delivers many batches at once, whose deliveries share the store's
+    /// syncs, and a slow batch holds up only itself.
+    fn receiver(self: Arc<Self>, role: Role, receivers: Arc<AtomicUsize>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
+            let first = role == Role::Permanent;
+            let start = |role: Role| {
+                if receivers.fetch_update(SeqCst, SeqCst, |count| (count < MAX_RECEIVERS).then_some(count + 1)).is_ok() {
+                    tokio::spawn(self.clone().receiver(role, receivers.clone()));
+                }
+            };
             while !self.engine.is_stopping() {
                 let outbox = match self.outbox().await {
                     Ok(outbox) => outbox,
@@ -181,9 +185,12 @@ impl EventsService {
                     }
                     Err(_) => break,
                 };
-                let wait = if first { 20 } else { 0 };
-                let options =
-                    ReceiveOptions { max_messages: 10, visibility_timeout: Some(30), wait_time_seconds: Some(wait), attempt_id: None };
+                let options = ReceiveOptions {
+                    max_messages: 10,
+                    visibility_timeout: Some(30),
+                    wait_time_seconds: Some(role.wait_seconds()),
+                    attempt_id: None,
+                };
                 let received = match self.engine.receive(&outbox, options).await {
                     Ok(received) if !received.is_empty() => received,
                     Ok(_) if first => continue,
@@ -200,10 +207,8 @@ impl EventsService {
                     }
                     _ => break,
                 };
-                let more = received.len() == 10
-                    && receivers.fetch_update(SeqCst, SeqCst, |count| (count < MAX_RECEIVERS).then_some(count + 1)).is_ok();
-                if more {
-                    tokio::spawn(self.clone().receiver(false, receivers.clone()));
+                if received.len() == 10 {
+                    start(Role::Burst);
                 }
                 let attempt = |delivery: DeliveredMessage| {
                     let service = self.clone();
@@ -212,7 +217,8 @@ impl EventsService {
                         (delivery.receipt_handle, outcome)
                     }
                 };
-                let outcomes = jobs::attempt_together(&self.engine, received, attempt, "event deliveries").await;
+                let attempts = jobs::attempt_together(&self.engine, received, attempt, "event deliveries");
+                let outcomes = jobs::noting_slow(attempts, || start(Role::Standby)).await;
                 jobs::settle(&self.engine, &outbox, &outcomes, "event deliveries").await;
             }
             if !first {

@@ -5,6 +5,47 @@ use crate::engine::{DeliveredMessage, EngineError, QueueEngine};
 use postroom_store::QueueRecord;
 use std::collections::HashSet;
 use std::future::Future;
+use std::time::Duration;
+
+/// Time after which a batch in progress counts as slow, and its receiver
+/// starts a [`Role::Standby`] receiver.
+pub const SLOW_BATCH: Duration = Duration::from_millis(250);
+
+/// Role of one receiver of a delivery queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Waits for jobs with long polls for as long as the server runs.
+    Permanent,
+    /// Waits with long polls and ends at its first empty receive. A receiver
+    /// whose batch is slow starts one, so that new jobs do not wait behind
+    /// a slow endpoint.
+    Standby,
+    /// Receives without waiting and ends at its first empty receive. A
+    /// receiver that gets a full batch, a sign that more jobs wait, starts
+    /// one.
+    Burst,
+}
+
+impl Role {
+    /// `WaitTimeSeconds` of this role's receives.
+    pub fn wait_seconds(self) -> u64 {
+        match self {
+            Role::Permanent | Role::Standby => 20,
+            Role::Burst => 0,
+        }
+    }
+}
+
+/// Runs `work`, and calls `on_slow` once if it runs longer than
+/// [`SLOW_BATCH`].
+pub async fn noting_slow<T>(work: impl Future<Output = T>, on_slow: impl FnOnce()) -> T {
+    tokio::pin!(work);
+    tokio::select! {
+        output = &mut work => return output,
+        () = tokio::time::sleep(SLOW_BATCH) => on_slow(),
+    }
+    work.await
+}
 
 /// Result of one attempt of a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use crate::model::{Subscription, Topic};
 use crate::publish::Published;
 use crate::service::SnsService;
 use crate::signing::{canonical_string, KeyPair, CERTIFICATE_PATH, KEY_KIND, KEY_NAME};
-use postroom_queue::jobs::{self, JobOutcome};
+use postroom_queue::jobs::{self, JobOutcome, Role};
 use postroom_queue::{DeliveredMessage, EngineError, OutgoingMessage, ReceiveOptions};
 use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
 use serde::{Deserialize, Serialize};
@@ -216,21 +216,25 @@ impl SnsService {
     }
 
     async fn deliver_from(self: Arc<Self>, fifo: bool) {
-        self.receiver(fifo, true, Arc::new(AtomicUsize::new(1))).await;
+        self.receiver(fifo, Role::Permanent, Arc::new(AtomicUsize::new(1))).await;
     }
 
     /// Receives batches of jobs from one delivery queue and delivers them.
-    /// The first receiver of a queue waits for jobs with long polls and
-    /// runs as long as the server. A receiver that gets a full batch, a sign
-    /// that more jobs wait, starts another, up to [`MAX_RECEIVERS`]; that
-    /// one receives without waiting and ends at its first empty receive.
-    /// An idle node so keeps one poll per queue, and a busy one delivers
-    /// many batches at once, whose deliveries share the store's syncs. A
-    /// FIFO queue hands out no job of a message group while another of that
-    /// group is in flight, so batches running side by side never share a
-    /// group.
-    fn receiver(self: Arc<Self>, fifo: bool, first: bool, receivers: Arc<AtomicUsize>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    /// One receiver per queue runs as long as the server, and others come
+    /// and go by [`Role`], up to [`MAX_RECEIVERS`]. An idle node so keeps
+    /// one poll per queue, a busy one delivers many batches at once, whose
+    /// deliveries share the store's syncs, and a slow endpoint holds up only
+    /// its own batch. A FIFO queue hands out no job of a message group while
+    /// another of that group is in flight, so batches running side by side
+    /// never share a group.
+    fn receiver(self: Arc<Self>, fifo: bool, role: Role, receivers: Arc<AtomicUsize>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
+            let first = role == Role::Permanent;
+            let start = |role: Role| {
+                if receivers.fetch_update(SeqCst, SeqCst, |count| (count < MAX_RECEIVERS).then_some(count + 1)).is_ok() {
+                    tokio::spawn(self.clone().receiver(fifo, role, receivers.clone()));
+                }
+            };
             while !self.engine.is_stopping() {
                 let outbox = match self.outbox(fifo).await {
                     Ok(outbox) => outbox,
@@ -241,8 +245,8 @@ impl SnsService {
                     }
                     Err(_) => break,
                 };
-                let wait = if first { 20 } else { 0 };
-                let options = ReceiveOptions { max_messages: 10, visibility_timeout: Some(60), wait_time_seconds: Some(wait), attempt_id: None };
+                let options =
+                    ReceiveOptions { max_messages: 10, visibility_timeout: Some(60), wait_time_seconds: Some(role.wait_seconds()), attempt_id: None };
                 let received = match self.engine.receive(&outbox, options).await {
                     Ok(received) if !received.is_empty() => received,
                     Ok(_) if first => continue,
@@ -259,12 +263,11 @@ impl SnsService {
                     }
                     _ => break,
                 };
-                let more = received.len() == 10 && receivers.fetch_update(SeqCst, SeqCst, |count| (count < MAX_RECEIVERS).then_some(count + 1)).is_ok();
-                if more {
-                    tokio::spawn(self.clone().receiver(fifo, false, receivers.clone()));
+                if received.len() == 10 {
+                    start(Role::Burst);
                 }
                 let outcomes = if fifo {
-                    self.handle_in_order(received).await
+                    jobs::noting_slow(self.handle_in_order(received), || start(Role::Standby)).await
                 } else {
                     let attempt = |delivery: DeliveredMessage| {
                         let service = self.clone();
@@ -273,7 +276,8 @@ impl SnsService {
                             (delivery.receipt_handle, outcome)
                         }
                     };
-                    jobs::attempt_together(&self.engine, received, attempt, "SNS deliveries").await
+                    let attempts = jobs::attempt_together(&self.engine, received, attempt, "SNS deliveries");
+                    jobs::noting_slow(attempts, || start(Role::Standby)).await
                 };
                 jobs::settle(&self.engine, &outbox, &outcomes, "SNS deliveries").await;
             }

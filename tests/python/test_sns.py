@@ -749,3 +749,24 @@ def sns_deliveries(sqs, outcome: str) -> int:
     metrics = requests.get(f"{sqs.meta.endpoint_url}/_postroom/metrics", timeout=5).text
     prefix = f'postroom_deliveries_total{{service="sns",outcome="{outcome}"}} '
     return sum(int(line[len(prefix) :]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+def test_unsubscribe_confirmation_restores(sns, http_endpoint):
+    topic = sns.create_topic(Name="leaving")["TopicArn"]
+    subscription = confirmed_http_subscription(sns, http_endpoint, topic)
+
+    sns.unsubscribe(SubscriptionArn=subscription)
+
+    post = wait_for_posts(http_endpoint, 2)[1]
+    envelope = json.loads(post["body"])
+    assert post["headers"]["x-amz-sns-message-type"] == "UnsubscribeConfirmation"
+    assert envelope["Type"] == "UnsubscribeConfirmation"
+    assert subscription in envelope["Message"]
+    verify_signature(envelope)
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+
+    assert requests.get(envelope["SubscribeURL"], timeout=5).status_code == 200
+    [restored] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert restored["SubscriptionArn"] == subscription
+    sns.publish(TopicArn=topic, Message="welcome back")
+    assert json.loads(wait_for_posts(http_endpoint, 3)[2]["body"])["Message"] == "welcome back"

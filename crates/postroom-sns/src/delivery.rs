@@ -74,6 +74,19 @@ fn outbox_key(fifo: bool) -> QueueKey {
 enum JobKind {
     Notification(Published),
     Confirmation { topic_arn: String, token: String, message_id: String, timestamp: u64 },
+    /// The message to an HTTP endpoint whose subscription was removed. It
+    /// carries the subscription, which is no longer stored.
+    UnsubscribeConfirmation { subscription: Box<Subscription>, token: String, message_id: String, timestamp: u64 },
+}
+
+/// The parts of a confirmation message that differ between messages.
+#[derive(Clone, Copy)]
+struct ConfirmationFields<'a> {
+    kind: &'a str,
+    topic_arn: &'a str,
+    token: &'a str,
+    message_id: &'a str,
+    timestamp: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -159,16 +172,29 @@ impl SnsService {
 
     pub(crate) async fn queue_confirmation(&self, subscription: &Subscription) -> Result<(), SnsError> {
         let now = self.engine.clock().now();
-        let job = Job {
-            kind: JobKind::Confirmation {
-                topic_arn: subscription.topic_arn.clone(),
-                token: subscription.token.clone().unwrap_or_default(),
-                message_id: uuid::Uuid::new_v4().to_string(),
-                timestamp: now,
-            },
-            subscription_arn: subscription.arn(),
-            created_at: now,
+        let kind = JobKind::Confirmation {
+            topic_arn: subscription.topic_arn.clone(),
+            token: subscription.token.clone().unwrap_or_default(),
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: now,
         };
+        self.queue_job(Job { kind, subscription_arn: subscription.arn(), created_at: now }).await
+    }
+
+    /// Queues the unsubscribe confirmation to the endpoint of a removed
+    /// HTTP subscription, whose `token` restores the subscription.
+    pub(crate) async fn queue_unsubscribe_confirmation(&self, subscription: &Subscription, token: &str) -> Result<(), SnsError> {
+        let now = self.engine.clock().now();
+        let kind = JobKind::UnsubscribeConfirmation {
+            subscription: Box::new(subscription.clone()),
+            token: token.to_string(),
+            message_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: now,
+        };
+        self.queue_job(Job { kind, subscription_arn: subscription.arn(), created_at: now }).await
+    }
+
+    async fn queue_job(&self, job: Job) -> Result<(), SnsError> {
         let message = OutgoingMessage {
             body: serde_json::to_string(&job).map_err(SnsError::internal)?,
             message_attributes: BTreeMap::new(),
@@ -325,12 +351,16 @@ impl SnsService {
             tracing::error!("dropping an SNS delivery job that cannot be read");
             return JobOutcome::Done;
         };
-        let Ok(subscription) = self.load_subscription(&job.subscription_arn).await else {
-            // The subscription is gone: nothing to deliver to.
-            return JobOutcome::Done;
+        let subscription = match &job.kind {
+            JobKind::UnsubscribeConfirmation { subscription, .. } => subscription.as_ref().clone(),
+            _ => match self.load_subscription(&job.subscription_arn).await {
+                Ok(subscription) => subscription,
+                // The subscription is gone: nothing to deliver to.
+                Err(_) => return JobOutcome::Done,
+            },
         };
-        let confirmation = matches!(job.kind, JobKind::Confirmation { .. });
-        if confirmation && subscription.confirmed {
+        let confirmation = !matches!(job.kind, JobKind::Notification(_));
+        if matches!(job.kind, JobKind::Confirmation { .. }) && subscription.confirmed {
             return JobOutcome::Done;
         }
         match self.deliver(&job, &subscription).await {
@@ -348,7 +378,7 @@ impl SnsService {
                 match retries.delay_before(next_retry).filter(|_| retryable) {
                     // A dead-letter queue keeps messages, not confirmations.
                     None if confirmation => {
-                        tracing::warn!(subscription = %job.subscription_arn, %error, "delivering a subscription confirmation failed; giving up");
+                        tracing::warn!(subscription = %job.subscription_arn, %error, "delivering a confirmation failed; giving up");
                         self.engine.count_delivery("sns", "dropped");
                         JobOutcome::Done
                     }
@@ -388,6 +418,10 @@ impl SnsService {
             JobKind::Confirmation { message_id, .. } => {
                 let envelope = self.envelope(job, subscription).await?;
                 self.post(subscription, &envelope, "SubscriptionConfirmation", Some(message_id), DEFAULT_CONTENT_TYPE).await
+            }
+            JobKind::UnsubscribeConfirmation { message_id, .. } => {
+                let envelope = self.envelope(job, subscription).await?;
+                self.post(subscription, &envelope, "UnsubscribeConfirmation", Some(message_id), DEFAULT_CONTENT_TYPE).await
             }
             JobKind::Notification(published) => match subscription.protocol.as_str() {
                 "sqs" => self.deliver_to_queue(job, published, subscription).await,
@@ -486,32 +520,50 @@ impl SnsService {
                 let message = format!(
                     "You have chosen to subscribe to the topic {topic_arn}.\nTo confirm the subscription, visit the SubscribeURL included in this message."
                 );
-                let subscribe_url = format!("{base}/?{}", url_query(&[("Action", "ConfirmSubscription"), ("TopicArn", topic_arn), ("Token", token)]));
-                let timestamp = postroom_queue::time::iso8601(*timestamp, true);
-                let fields = [
-                    ("Message", Some(message.as_str())),
-                    ("MessageId", Some(message_id.as_str())),
-                    ("SubscribeURL", Some(subscribe_url.as_str())),
-                    ("Timestamp", Some(timestamp.as_str())),
-                    ("Token", Some(token.as_str())),
-                    ("TopicArn", Some(topic_arn.as_str())),
-                    ("Type", Some("SubscriptionConfirmation")),
-                ];
-                let version = self.topic_signature_version(topic_arn).await;
-                let signature = signer.sign(&canonical_string(&fields), &version);
-                envelope.insert("Type".into(), json!("SubscriptionConfirmation"));
-                envelope.insert("MessageId".into(), json!(message_id));
-                envelope.insert("Token".into(), json!(token));
-                envelope.insert("TopicArn".into(), json!(topic_arn));
-                envelope.insert("Message".into(), json!(message));
-                envelope.insert("SubscribeURL".into(), json!(subscribe_url));
-                envelope.insert("Timestamp".into(), json!(timestamp));
-                envelope.insert("SignatureVersion".into(), json!(version));
-                envelope.insert("Signature".into(), json!(signature));
+                let confirmation = ConfirmationFields { kind: "SubscriptionConfirmation", topic_arn, token, message_id, timestamp: *timestamp };
+                self.sign_confirmation(&mut envelope, &confirmation, &message, &base, signer).await;
+                envelope.insert("SigningCertURL".into(), json!(certificate_url));
+            }
+            JobKind::UnsubscribeConfirmation { subscription, token, message_id, timestamp } => {
+                let message = format!(
+                    "You have chosen to deactivate subscription {}.\nTo cancel this operation and restore the subscription, visit the SubscribeURL included in this message.",
+                    subscription.arn()
+                );
+                let topic_arn = &subscription.topic_arn;
+                let confirmation = ConfirmationFields { kind: "UnsubscribeConfirmation", topic_arn, token, message_id, timestamp: *timestamp };
+                self.sign_confirmation(&mut envelope, &confirmation, &message, &base, signer).await;
                 envelope.insert("SigningCertURL".into(), json!(certificate_url));
             }
         }
         Ok(Value::Object(envelope))
+    }
+
+    /// Fills in the fields of a subscription or unsubscribe confirmation,
+    /// signed with the topic's signature version, up to `SigningCertURL`.
+    async fn sign_confirmation(&self, envelope: &mut Map<String, Value>, fields: &ConfirmationFields<'_>, message: &str, base: &str, signer: &KeyPair) {
+        let ConfirmationFields { kind, topic_arn, token, message_id, timestamp } = *fields;
+        let subscribe_url = format!("{base}/?{}", url_query(&[("Action", "ConfirmSubscription"), ("TopicArn", topic_arn), ("Token", token)]));
+        let timestamp = postroom_queue::time::iso8601(timestamp, true);
+        let signed = [
+            ("Message", Some(message)),
+            ("MessageId", Some(message_id)),
+            ("SubscribeURL", Some(subscribe_url.as_str())),
+            ("Timestamp", Some(timestamp.as_str())),
+            ("Token", Some(token)),
+            ("TopicArn", Some(topic_arn)),
+            ("Type", Some(kind)),
+        ];
+        let version = self.topic_signature_version(topic_arn).await;
+        let signature = signer.sign(&canonical_string(&signed), &version);
+        envelope.insert("Type".into(), json!(kind));
+        envelope.insert("MessageId".into(), json!(message_id));
+        envelope.insert("Token".into(), json!(token));
+        envelope.insert("TopicArn".into(), json!(topic_arn));
+        envelope.insert("Message".into(), json!(message));
+        envelope.insert("SubscribeURL".into(), json!(subscribe_url));
+        envelope.insert("Timestamp".into(), json!(timestamp));
+        envelope.insert("SignatureVersion".into(), json!(version));
+        envelope.insert("Signature".into(), json!(signature));
     }
 
     /// Posts one message to an HTTP endpoint. A 2xx response delivers it. As

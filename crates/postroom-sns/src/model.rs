@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 pub const TOPIC_KIND: &str = "sns/topic";
 pub const SUBSCRIPTION_KIND: &str = "sns/subscription";
+/// HTTP subscriptions that were removed, kept by topic and token so that
+/// the token of their unsubscribe confirmation can restore them.
+pub const UNSUBSCRIBED_KIND: &str = "sns/unsubscribed";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Topic {
@@ -91,4 +94,9 @@ pub fn parse_subscription_arn(arn: &str) -> Option<(String, String)> {
     let (topic, id) = arn.rsplit_once(':')?;
     parse_topic_arn(topic)?;
     (!id.is_empty()).then(|| (topic.to_string(), id.to_string()))
+}
+
+/// Key of a removed HTTP subscription by the token that restores it.
+pub fn unsubscribed_key(topic_arn: &str, token: &str) -> String {
+    format!("{topic_arn}|{token}")
 }

@@ -178,6 +178,11 @@ fn check_subscription_attribute(name: &str, value: &str, scope: &str) -> Result<
     }
 }
 
+/// Returns a new confirmation token of 64 hexadecimal digits.
+fn new_token() -> String {
+    format!("{:032x}{:032x}", uuid::Uuid::new_v4().as_u128(), uuid::Uuid::new_v4().as_u128())
+}
+
 /// Value that a subscription attribute has until it is set.
 fn default_subscription_attribute(name: &str) -> &'static str {
     match name {
@@ -341,6 +346,9 @@ impl SnsService {
         for subscription in self.subscriptions_of(arn).await? {
             self.engine.store().delete_resource(SUBSCRIPTION_KIND, &subscription.key()).await?;
         }
+        for (key, _) in self.engine.store().list_resources(UNSUBSCRIBED_KIND, &format!("{arn}|")).await? {
+            self.engine.store().delete_resource(UNSUBSCRIBED_KIND, &key).await?;
+        }
         // Deleting a topic that does not exist succeeds, as in SNS.
         self.engine.store().delete_resource(TOPIC_KIND, &topic_key(&account, &region, &name)).await?;
         Ok(json!({}))
@@ -470,7 +478,7 @@ impl SnsService {
             endpoint: endpoint.to_string(),
             attributes,
             confirmed: !http,
-            token: http.then(|| format!("{:x}{:x}", uuid::Uuid::new_v4().as_u128(), uuid::Uuid::new_v4().as_u128())),
+            token: http.then(new_token),
             host: context.host.clone(),
         };
         self.save_subscription(&subscription).await?;
@@ -493,19 +501,38 @@ impl SnsService {
         let token = required(input, "Token")?;
         self.load_topic(topic_arn).await?;
         let subscriptions = self.subscriptions_of(topic_arn).await?;
-        let mut subscription = subscriptions
-            .into_iter()
-            .find(|s| s.token.as_deref() == Some(token))
-            .ok_or_else(|| SnsError::invalid("Token"))?;
+        let mut subscription = match subscriptions.into_iter().find(|s| s.token.as_deref() == Some(token)) {
+            Some(subscription) => subscription,
+            None => self.take_unsubscribed(topic_arn, token).await?.ok_or_else(|| SnsError::invalid("Token"))?,
+        };
         subscription.confirmed = true;
         self.save_subscription(&subscription).await?;
         Ok(json!({"SubscriptionArn": subscription.arn()}))
     }
 
+    /// Removes and returns the HTTP subscription whose unsubscribe
+    /// confirmation carried `token`, if there is one.
+    async fn take_unsubscribed(&self, topic_arn: &str, token: &str) -> Result<Option<Subscription>, SnsError> {
+        let key = unsubscribed_key(topic_arn, token);
+        let Some(bytes) = self.engine.store().get_resource(UNSUBSCRIBED_KIND, &key).await? else { return Ok(None) };
+        let subscription = serde_json::from_slice::<Subscription>(&bytes).map_err(SnsError::internal)?;
+        self.engine.store().delete_resource(UNSUBSCRIBED_KIND, &key).await?;
+        Ok(Some(subscription))
+    }
+
     async fn unsubscribe(&self, input: &Value) -> Result<Value, SnsError> {
         let arn = required(input, "SubscriptionArn")?;
         let (topic, id) = parse_subscription_arn(arn).ok_or_else(|| SnsError::invalid("SubscriptionArn"))?;
+        let removed = self.load_subscription(arn).await.ok();
         self.engine.store().delete_resource(SUBSCRIPTION_KIND, &subscription_key(&topic, &id)).await?;
+        // An HTTP endpoint gets an unsubscribe confirmation, with a token
+        // that restores the subscription.
+        if let Some(subscription) = removed.filter(|s| s.confirmed && s.protocol.starts_with("http")) {
+            let token = new_token();
+            let bytes = serde_json::to_vec(&subscription).map_err(SnsError::internal)?;
+            self.engine.store().put_resource(UNSUBSCRIBED_KIND, &unsubscribed_key(&topic, &token), bytes).await?;
+            self.queue_unsubscribe_confirmation(&subscription, &token).await?;
+        }
         Ok(json!({}))
     }
 

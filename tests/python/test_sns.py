@@ -265,8 +265,8 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def http_endpoint():
+def recording_endpoint():
+    """Yields a started `Recorder` server and stops it afterwards."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     server.posts = []
     server.status = 200
@@ -278,6 +278,10 @@ def http_endpoint():
     server.answering.set()
     server.shutdown()
     server.server_close()
+
+
+http_endpoint = pytest.fixture(recording_endpoint, name="http_endpoint")
+other_http_endpoint = pytest.fixture(recording_endpoint, name="other_http_endpoint")
 
 
 def wait_for_posts(endpoint, count: int, advance=None) -> list[dict]:
@@ -678,8 +682,13 @@ def test_subscribe_again_with_other_attributes(sns, sqs):
     sqs.create_queue(QueueName="again-queue")
     first = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("again-queue"), ReturnSubscriptionArn=True)["SubscriptionArn"]
 
+    sns.set_subscription_attributes(SubscriptionArn=first, AttributeName="FilterPolicy", AttributeValue='{"kind": ["a", "b"]}')
     same = sns.subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("again-queue"), Attributes={"RawMessageDelivery": "false"}, ReturnSubscriptionArn=True
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn("again-queue"),
+        Attributes={"RawMessageDelivery": "false", "FilterPolicy": '{ "kind" : ["a","b"] }'},
+        ReturnSubscriptionArn=True,
     )
     with pytest.raises(ClientError) as differs:
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("again-queue"), Attributes={"RawMessageDelivery": "true"})
@@ -689,7 +698,7 @@ def test_subscribe_again_with_other_attributes(sns, sqs):
     assert differs.value.response["Error"]["Message"] == "Invalid parameter: Attributes Reason: Subscription already exists with different attributes"
 
 
-@pytest.mark.parametrize("endpoint", ["http://", "http://exa mple.com/", "http://:80/hook"])
+@pytest.mark.parametrize("endpoint", ["http://", "http://exa mple.com/", "http://:80/hook", "http:///path", "http://127.0.0.1:9/a b"])
 def test_malformed_http_endpoint_rejected(sns, endpoint):
     topic = sns.create_topic(Name="urls")["TopicArn"]
 
@@ -760,6 +769,7 @@ def test_unsubscribe_confirmation_restores(sns, http_endpoint):
     post = wait_for_posts(http_endpoint, 2)[1]
     envelope = json.loads(post["body"])
     assert post["headers"]["x-amz-sns-message-type"] == "UnsubscribeConfirmation"
+    assert post["headers"]["x-amz-sns-subscription-arn"] == subscription
     assert envelope["Type"] == "UnsubscribeConfirmation"
     assert subscription in envelope["Message"]
     verify_signature(envelope)
@@ -770,3 +780,55 @@ def test_unsubscribe_confirmation_restores(sns, http_endpoint):
     assert restored["SubscriptionArn"] == subscription
     sns.publish(TopicArn=topic, Message="welcome back")
     assert json.loads(wait_for_posts(http_endpoint, 3)[2]["body"])["Message"] == "welcome back"
+
+
+def test_stop_waits_for_every_receiver(durable_servers, http_endpoint, other_http_endpoint):
+    server = durable_servers("--stop-grace", "2")
+    publish_to_held_endpoint(server, http_endpoint, "first")
+    sns = make_client("sns", server.endpoint)
+    other = sns.create_topic(Name="other")["TopicArn"]
+    confirmed_http_subscription(sns, other_http_endpoint, other)
+    other_http_endpoint.answering.clear()
+    # The first delivery keeps its receiver busy, so a standby receiver takes this one.
+    sns.publish(TopicArn=other, Message="second")
+    wait_for_posts(other_http_endpoint, 2)
+
+    server.process.send_signal(signal.SIGTERM)
+    wait_for_log(server, "stopping")
+    http_endpoint.answering.set()
+    assert server.stop() == 0
+    other_http_endpoint.answering.set()
+
+    # The server clock does not move, so the held delivery comes back only
+    # if the stop waited for its receiver and made its job visible again.
+    durable_servers()
+    assert json.loads(wait_for_posts(other_http_endpoint, 3)[2]["body"])["Message"] == "second"
+
+
+def test_stale_unsubscribe_token_rejected(sns, http_endpoint):
+    topic = sns.create_topic(Name="returning")["TopicArn"]
+    subscription = confirmed_http_subscription(sns, http_endpoint, topic)
+    sns.unsubscribe(SubscriptionArn=subscription)
+    stale = json.loads(wait_for_posts(http_endpoint, 2)[1]["body"])["Token"]
+    url = f"http://127.0.0.1:{http_endpoint.server_address[1]}/hook"
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+
+    with pytest.raises(ClientError) as rejected:
+        sns.confirm_subscription(TopicArn=topic, Token=stale)
+
+    assert error_code(rejected.value) == "InvalidParameter"
+    assert len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) == 1
+
+
+def test_standard_topic_needs_standard_dead_letter_queue(sns, sqs):
+    topic = sns.create_topic(Name="plain-orders")["TopicArn"]
+    sqs.create_queue(QueueName="plain-queue")
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("plain-queue"), ReturnSubscriptionArn=True)["SubscriptionArn"]
+
+    with pytest.raises(ClientError) as rejected:
+        sns.set_subscription_attributes(
+            SubscriptionArn=subscription, AttributeName="RedrivePolicy", AttributeValue=json.dumps({"deadLetterTargetArn": queue_arn("dlq.fifo")})
+        )
+
+    assert error_code(rejected.value) == "InvalidParameter"
+    assert "standard queue" in rejected.value.response["Error"]["Message"]

@@ -17,7 +17,7 @@ use crate::model::{bus_arn, Rule, TargetSpec};
 use crate::service::{EventsContext, EventsService};
 use crate::transform::{render, DeliveryContext};
 use postroom_pattern::Pattern;
-use postroom_queue::jobs::{self, JobOutcome, Role};
+use postroom_queue::jobs::{self, JobOutcome, Receivers, Role};
 use postroom_queue::{DeliveredMessage, EngineError, OutgoingMessage, ReceiveOptions};
 use postroom_sns::ErrorKind as SnsErrorKind;
 use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
@@ -26,8 +26,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 /// Maximum wait between two attempts of one delivery, in seconds.
@@ -159,7 +157,9 @@ impl EventsService {
 
     /// Delivers queued jobs until the server stops.
     pub async fn run_deliveries(self: Arc<Self>) {
-        self.receiver(Role::Permanent, Arc::new(AtomicUsize::new(1))).await;
+        let receivers = Receivers::new(MAX_RECEIVERS);
+        self.receiver(Role::Permanent, receivers.clone()).await;
+        receivers.others_ended().await;
     }
 
     /// Receives batches of jobs and delivers them. One receiver runs as
@@ -167,11 +167,11 @@ impl EventsService {
     /// [`MAX_RECEIVERS`]. An idle node so keeps one poll, a busy one
     /// delivers many batches at once, whose deliveries share the store's
     /// syncs, and a slow batch holds up only itself.
-    fn receiver(self: Arc<Self>, role: Role, receivers: Arc<AtomicUsize>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    fn receiver(self: Arc<Self>, role: Role, receivers: Arc<Receivers>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
             let first = role == Role::Permanent;
             let start = |role: Role| {
-                if receivers.fetch_update(SeqCst, SeqCst, |count| (count < MAX_RECEIVERS).then_some(count + 1)).is_ok() {
+                if receivers.try_add() {
                     tokio::spawn(self.clone().receiver(role, receivers.clone()));
                 }
             };
@@ -222,7 +222,7 @@ impl EventsService {
                 jobs::settle(&self.engine, &outbox, &outcomes, "event deliveries").await;
             }
             if !first {
-                receivers.fetch_sub(1, SeqCst);
+                receivers.remove();
             }
         })
     }

@@ -4,6 +4,9 @@
 use crate::engine::{DeliveredMessage, EngineError, QueueEngine};
 use postroom_store::QueueRecord;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
 use std::future::Future;
 use std::time::Duration;
 
@@ -32,6 +35,46 @@ impl Role {
         match self {
             Role::Permanent | Role::Standby => 20,
             Role::Burst => 0,
+        }
+    }
+}
+
+/// The receivers of one delivery queue on one node: the permanent one and
+/// those started beside it, up to a limit.
+pub struct Receivers {
+    count: AtomicUsize,
+    max: usize,
+    changed: Notify,
+}
+
+impl Receivers {
+    /// Counts the permanent receiver, and allows `max` receivers in all.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Receivers { count: AtomicUsize::new(1), max, changed: Notify::new() })
+    }
+
+    /// Counts one more receiver, unless the limit is reached.
+    pub fn try_add(&self) -> bool {
+        self.count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |count| (count < self.max).then_some(count + 1)).is_ok()
+    }
+
+    /// Counts a receiver that ended.
+    pub fn remove(&self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    /// Completes once only the permanent receiver is counted, so that a
+    /// stopping server waits for the batches of the others too.
+    pub async fn others_ended(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.count.load(Ordering::SeqCst) <= 1 {
+                return;
+            }
+            changed.await;
         }
     }
 }

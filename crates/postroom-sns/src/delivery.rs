@@ -22,7 +22,7 @@ use crate::model::{Subscription, Topic};
 use crate::publish::Published;
 use crate::service::SnsService;
 use crate::signing::{canonical_string, KeyPair, CERTIFICATE_PATH, KEY_KIND, KEY_NAME};
-use postroom_queue::jobs::{self, JobOutcome, Role};
+use postroom_queue::jobs::{self, JobOutcome, Receivers, Role};
 use postroom_queue::{DeliveredMessage, EngineError, OutgoingMessage, ReceiveOptions};
 use postroom_store::{AttributeValue, CreateQueueOutcome, QueueKey, QueueRecord};
 use serde::{Deserialize, Serialize};
@@ -30,8 +30,6 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -242,7 +240,9 @@ impl SnsService {
     }
 
     async fn deliver_from(self: Arc<Self>, fifo: bool) {
-        self.receiver(fifo, Role::Permanent, Arc::new(AtomicUsize::new(1))).await;
+        let receivers = Receivers::new(MAX_RECEIVERS);
+        self.receiver(fifo, Role::Permanent, receivers.clone()).await;
+        receivers.others_ended().await;
     }
 
     /// Receives batches of jobs from one delivery queue and delivers them.
@@ -253,11 +253,11 @@ impl SnsService {
     /// its own batch. A FIFO queue hands out no job of a message group while
     /// another of that group is in flight, so batches running side by side
     /// never share a group.
-    fn receiver(self: Arc<Self>, fifo: bool, role: Role, receivers: Arc<AtomicUsize>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    fn receiver(self: Arc<Self>, fifo: bool, role: Role, receivers: Arc<Receivers>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
             let first = role == Role::Permanent;
             let start = |role: Role| {
-                if receivers.fetch_update(SeqCst, SeqCst, |count| (count < MAX_RECEIVERS).then_some(count + 1)).is_ok() {
+                if receivers.try_add() {
                     tokio::spawn(self.clone().receiver(fifo, role, receivers.clone()));
                 }
             };
@@ -308,7 +308,7 @@ impl SnsService {
                 jobs::settle(&self.engine, &outbox, &outcomes, "SNS deliveries").await;
             }
             if !first {
-                receivers.fetch_sub(1, SeqCst);
+                receivers.remove();
             }
         })
     }
@@ -600,13 +600,19 @@ impl SnsService {
         if let Some(id) = message_id {
             request = request.header("x-amz-sns-message-id", id);
         }
-        if message_type == "Notification" {
+        if message_type != "SubscriptionConfirmation" {
             request = request.header("x-amz-sns-subscription-arn", subscription.arn());
-            if subscription.is_raw() {
-                request = request.header("x-amz-sns-rawdelivery", "true");
-            }
         }
-        let response = request.body(text).send().await.map_err(|error| format!("the endpoint did not answer: {error}"))?;
+        if message_type == "Notification" && subscription.is_raw() {
+            request = request.header("x-amz-sns-rawdelivery", "true");
+        }
+        let response = request.body(text).send().await.map_err(|error| {
+            if error.is_timeout() {
+                format!("the endpoint did not answer within {} seconds", HTTP_TIMEOUT.as_secs())
+            } else {
+                format!("the endpoint did not answer: {error}")
+            }
+        })?;
         let status = response.status();
         let error = format!("the endpoint answered HTTP {}", status.as_u16());
         if status.is_success() {

@@ -183,6 +183,15 @@ fn new_token() -> String {
     format!("{:032x}{:032x}", uuid::Uuid::new_v4().as_u128(), uuid::Uuid::new_v4().as_u128())
 }
 
+/// Compares two attribute values, as JSON documents when both are JSON, so
+/// that spacing and key order do not count.
+fn same_attribute_value(left: &str, right: &str) -> bool {
+    match (serde_json::from_str::<Value>(left), serde_json::from_str::<Value>(right)) {
+        (Ok(left), Ok(right)) => left == right,
+        _ => left == right,
+    }
+}
+
 /// Value that a subscription attribute has until it is set.
 fn default_subscription_attribute(name: &str) -> &'static str {
     match name {
@@ -209,6 +218,9 @@ fn check_dead_letter_target(topic: &Topic, protocol: &str, endpoint: &str, polic
     let fifo_endpoint = protocol == "sqs" && endpoint.ends_with(".fifo");
     if topic.is_fifo() && fifo_endpoint && !target.name.ends_with(".fifo") {
         return Err(SnsError::invalid("RedrivePolicy: must use a FIFO queue as DLQ for a FIFO Subscription to a FIFO Topic."));
+    }
+    if !topic.is_fifo() && target.name.ends_with(".fifo") {
+        return Err(SnsError::invalid("RedrivePolicy: must use a standard queue as DLQ for a subscription to a standard topic."));
     }
     Ok(())
 }
@@ -425,8 +437,11 @@ impl SnsService {
                 if !endpoint.starts_with(&format!("{protocol}://")) {
                     return Err(SnsError::invalid("Endpoint must match the specified protocol"));
                 }
+                // URL parsing forgives what a subscriber should not send: an
+                // empty host before the path, and unencoded spaces.
+                let rest = &endpoint[protocol.len() + 3..];
                 let url = reqwest::Url::parse(endpoint).ok().filter(|url| url.host_str().is_some_and(|host| !host.is_empty()));
-                if url.is_none() {
+                if url.is_none() || rest.starts_with('/') || endpoint.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     return Err(SnsError::invalid(format!("Endpoint: {endpoint} is not a valid URL")));
                 }
             }
@@ -462,7 +477,7 @@ impl SnsService {
         if let Some(found) = existing.iter().find(|s| s.protocol == protocol && s.endpoint == endpoint) {
             let differs = attributes.iter().any(|(name, value)| {
                 let current = found.attributes.get(name).map(String::as_str);
-                current.unwrap_or_else(|| default_subscription_attribute(name)) != value
+                !same_attribute_value(current.unwrap_or_else(|| default_subscription_attribute(name)), value)
             });
             if differs {
                 return Err(SnsError::invalid("Attributes Reason: Subscription already exists with different attributes"));
@@ -501,9 +516,17 @@ impl SnsService {
         let token = required(input, "Token")?;
         self.load_topic(topic_arn).await?;
         let subscriptions = self.subscriptions_of(topic_arn).await?;
-        let mut subscription = match subscriptions.into_iter().find(|s| s.token.as_deref() == Some(token)) {
-            Some(subscription) => subscription,
-            None => self.take_unsubscribed(topic_arn, token).await?.ok_or_else(|| SnsError::invalid("Token"))?,
+        let mut subscription = match subscriptions.iter().find(|s| s.token.as_deref() == Some(token)) {
+            Some(subscription) => subscription.clone(),
+            None => {
+                let removed = self.take_unsubscribed(topic_arn, token).await?.ok_or_else(|| SnsError::invalid("Token"))?;
+                // The endpoint was subscribed again since, and one topic has
+                // one subscription per endpoint.
+                if subscriptions.iter().any(|s| s.protocol == removed.protocol && s.endpoint == removed.endpoint) {
+                    return Err(SnsError::invalid("Token"));
+                }
+                removed
+            }
         };
         subscription.confirmed = true;
         self.save_subscription(&subscription).await?;

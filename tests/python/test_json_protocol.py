@@ -78,6 +78,16 @@ def test_json_malformed_body(post_json):
     assert "SerializationException" in response.json()["__type"]
 
 
+def test_json_lone_surrogate_named(post_json):
+    # JSON allows the escape of half a UTF-16 pair; a message body cannot hold it.
+    response = post_json("SendMessage", '{"QueueUrl": "http://x/000000000000/q", "MessageBody": "x \\ud83c"}')
+
+    assert response.status_code == 400
+    assert "SerializationException" in response.json()["__type"]
+    assert response.json()["message"].startswith("The request body is not valid JSON: ")
+    assert "escape at line 1" in response.json()["message"]
+
+
 def test_json_empty_list_queues(post_json):
     response = post_json("ListQueues", {})
 

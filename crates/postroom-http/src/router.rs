@@ -132,10 +132,10 @@ impl App {
         let input = if request.body().is_empty() {
             Value::Object(Default::default())
         } else {
-            match serde_json::from_slice::<Value>(request.body()) {
-                Ok(value @ Value::Object(_)) => value,
-                _ => {
-                    let error = SqsError::new(ErrorKind::SerializationException, "The request body is not a JSON object.");
+            match json_object(request.body()) {
+                Ok(value) => value,
+                Err(message) => {
+                    let error = SqsError::new(ErrorKind::SerializationException, message);
                     return json_error(&error, request_id);
                 }
             }
@@ -161,10 +161,7 @@ impl App {
                 let input = if request.body().is_empty() {
                     Ok(Value::Object(Default::default()))
                 } else {
-                    serde_json::from_slice::<Value>(request.body())
-                        .ok()
-                        .filter(Value::is_object)
-                        .ok_or_else(|| EventsError::new(ErrorKind::SerializationException, "The request body is not a JSON object."))
+                    json_object(request.body()).map_err(|message| EventsError::new(ErrorKind::SerializationException, message))
                 };
                 match input {
                     Ok(input) => {
@@ -371,4 +368,15 @@ fn xml_error(error: &SqsError, request_id: &str) -> HttpResponse {
 fn plain_error(status: StatusCode, message: &str, request_id: &str) -> HttpResponse {
     let body = query::encode_error("RequestEntityTooLarge", message, true, request_id);
     response(status, "text/xml", body.into_bytes(), request_id)
+}
+
+/// Parses a request body of the JSON protocols, which must be a JSON object.
+/// The error names the problem, such as a lone UTF-16 surrogate escape,
+/// which JSON allows but a string here cannot hold.
+fn json_object(body: &[u8]) -> Result<Value, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err("The request body is not a JSON object.".to_string()),
+        Err(error) => Err(format!("The request body is not valid JSON: {error}.")),
+    }
 }

@@ -96,6 +96,25 @@ def server(tmp_path_factory) -> PostroomServer:
     assert exit_code == 0, f"postroom exited with code {exit_code}; log:\n{postroom.log_tail()}"
 
 
+@pytest.fixture
+def durable_server(tmp_path):
+    """Return a function that starts a durable server on one data directory,
+    with the extra command-line options given to it.
+
+    Every server started through it is killed at teardown if it is still running.
+    """
+    started: list[PostroomServer] = []
+
+    def start(*options: str) -> PostroomServer:
+        server = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True, options=options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
 @pytest.fixture(autouse=True)
 def reset_server(server: PostroomServer) -> None:
     server.reset()

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from conftest import make_sqs_client
-from postroom_server import PostroomServer, postgres_url
+from postroom_server import postgres_url
 
 SENDER_THREADS = 3
 DELETER_THREADS = 2
@@ -23,24 +23,6 @@ LOAD_TARGET_SENDS = 1000
 LOAD_MAX_SECONDS = 4.0
 # More than the 12-hour visibility maximum, so every in-flight message is visible again.
 PAST_ANY_VISIBILITY_SECONDS = 43_201
-
-
-@pytest.fixture
-def durable_server(tmp_path):
-    """Return a function that starts a durable server on one data directory.
-
-    Every server started through it is killed at teardown if it is still running.
-    """
-    started: list[PostroomServer] = []
-
-    def start() -> PostroomServer:
-        server = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
 
 
 class LoadRecord:

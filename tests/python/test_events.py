@@ -8,7 +8,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import REGION, make_client
+from conftest import REGION, make_client, make_sqs_client
 
 ACCOUNT = "000000000000"
 
@@ -375,48 +375,40 @@ def test_archive_and_replay(events, sqs, advance, clock_now_ms):
     assert error_code(gone.value) == "ResourceNotFoundException"
 
 
-def test_accepted_events_survive_kill(tmp_path):
+def test_accepted_events_survive_kill(durable_server):
     """Every accepted event reaches its target after a kill -9, whether it
     was delivered before the kill or its delivery was still pending."""
-    from postroom_server import PostroomServer
-
-    from conftest import make_sqs_client
 
     def clients(server):
         events = make_client("events", server.endpoint)
         return events, make_sqs_client(server.endpoint)
 
-    first = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True).start()
-    try:
-        events, sqs = clients(first)
-        url = sqs.create_queue(QueueName="late-queue")["QueueUrl"]
-        events.put_rule(Name="late", EventPattern=json.dumps({"source": ["orders"]}))
-        events.put_targets(Rule="late", Targets=[{"Id": "q", "Arn": queue_arn("late-queue")}])
-        accepted = set()
-        for batch in range(20):
-            result = events.put_events(Entries=[entry(detail={"order_id": f"ord_{batch}_{i}"}) for i in range(10)])
-            assert result["FailedEntryCount"] == 0
-            accepted.update(item["EventId"] for item in result["Entries"])
-    finally:
-        first.kill()
+    first = durable_server()
+    events, sqs = clients(first)
+    url = sqs.create_queue(QueueName="late-queue")["QueueUrl"]
+    events.put_rule(Name="late", EventPattern=json.dumps({"source": ["orders"]}))
+    events.put_targets(Rule="late", Targets=[{"Id": "q", "Arn": queue_arn("late-queue")}])
+    accepted = set()
+    for batch in range(20):
+        result = events.put_events(Entries=[entry(detail={"order_id": f"ord_{batch}_{i}"}) for i in range(10)])
+        assert result["FailedEntryCount"] == 0
+        accepted.update(item["EventId"] for item in result["Entries"])
+    first.kill()
 
-    second = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True).start()
-    try:
-        events, sqs = clients(second)
-        delivered = set()
-        for _ in range(120):
-            # Jobs received before the kill return after their visibility
-            # timeout on the server clock.
-            second.advance_clock(1)
-            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
-                delivered.add(json.loads(message["Body"])["id"])
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            if accepted <= delivered:
-                break
-            time.sleep(0.02)
-        assert accepted - delivered == set()
-    finally:
-        second.kill()
+    second = durable_server()
+    events, sqs = clients(second)
+    delivered = set()
+    for _ in range(120):
+        # Jobs received before the kill return after their visibility
+        # timeout on the server clock.
+        second.advance_clock(1)
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+            delivered.add(json.loads(message["Body"])["id"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if accepted <= delivered:
+            break
+        time.sleep(0.02)
+    assert accepted - delivered == set()
 
 
 def test_reserved_source_and_template_checks(events, sqs):

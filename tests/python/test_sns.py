@@ -385,22 +385,6 @@ def test_permanent_http_failure_skips_retries(sns, sqs, http_endpoint, status):
     assert 'outcome="retried"' not in metrics
 
 
-@pytest.fixture
-def durable_servers(tmp_path):
-    """Return a function that starts a durable server, with extra options, on
-    one data directory. Servers still running at teardown are killed."""
-    started: list[PostroomServer] = []
-
-    def start(*options: str) -> PostroomServer:
-        server = PostroomServer(tmp_path / "data", in_memory=False, manual_clock=True, options=options).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
-
-
 def delivery_queue_depths(server: PostroomServer) -> dict[str, int]:
     """Jobs of the internal SNS delivery queue by state, from the metrics."""
     metrics = requests.get(f"{server.endpoint}/_postroom/metrics", timeout=5).text
@@ -432,8 +416,8 @@ def publish_to_held_endpoint(server: PostroomServer, http_endpoint, message: str
     wait_for_posts(http_endpoint, 2)
 
 
-def test_stop_lets_delivery_finish(durable_servers, http_endpoint):
-    server = durable_servers()
+def test_stop_lets_delivery_finish(durable_server, http_endpoint):
+    server = durable_server()
     publish_to_held_endpoint(server, http_endpoint, "in progress")
 
     server.process.send_signal(signal.SIGTERM)
@@ -442,13 +426,13 @@ def test_stop_lets_delivery_finish(durable_servers, http_endpoint):
     http_endpoint.answering.set()
     assert server.stop() == 0
 
-    restarted = durable_servers()
+    restarted = durable_server()
     assert delivery_queue_depths(restarted) == {"visible": 0, "in_flight": 0, "delayed": 0}
     assert len(http_endpoint.posts) == 2
 
 
-def test_stop_cuts_hung_delivery_short(durable_servers, http_endpoint):
-    server = durable_servers("--stop-grace", "0")
+def test_stop_cuts_hung_delivery_short(durable_server, http_endpoint):
+    server = durable_server("--stop-grace", "0")
     publish_to_held_endpoint(server, http_endpoint, "cut short")
 
     assert server.stop() == 0
@@ -456,7 +440,7 @@ def test_stop_cuts_hung_delivery_short(durable_servers, http_endpoint):
 
     # The server clock does not move, so the job comes back only if the stop
     # made it visible again.
-    durable_servers()
+    durable_server()
     posts = wait_for_posts(http_endpoint, 3)
     assert json.loads(posts[2]["body"])["Message"] == "cut short"
 
@@ -732,7 +716,7 @@ def test_redrive_policy_checks(sns, sqs):
     assert "RedrivePolicy" not in sns.get_subscription_attributes(SubscriptionArn=subscription)["Attributes"]
 
 
-def test_slow_endpoint_holds_up_only_itself(sns, sqs, http_endpoint):
+def test_slow_endpoint_delays_only_itself(sns, sqs, http_endpoint):
     slow = sns.create_topic(Name="slow")["TopicArn"]
     confirmed_http_subscription(sns, http_endpoint, slow)
     fast = sns.create_topic(Name="fast")["TopicArn"]
@@ -782,8 +766,8 @@ def test_unsubscribe_confirmation_restores(sns, http_endpoint):
     assert json.loads(wait_for_posts(http_endpoint, 3)[2]["body"])["Message"] == "welcome back"
 
 
-def test_stop_waits_for_every_receiver(durable_servers, http_endpoint, other_http_endpoint):
-    server = durable_servers("--stop-grace", "2")
+def test_stop_waits_for_every_receiver(durable_server, http_endpoint, other_http_endpoint):
+    server = durable_server("--stop-grace", "2")
     publish_to_held_endpoint(server, http_endpoint, "first")
     sns = make_client("sns", server.endpoint)
     other = sns.create_topic(Name="other")["TopicArn"]
@@ -801,7 +785,7 @@ def test_stop_waits_for_every_receiver(durable_servers, http_endpoint, other_htt
 
     # The server clock does not move, so the held delivery comes back only
     # if the stop waited for its receiver and made its job visible again.
-    durable_servers()
+    durable_server()
     assert json.loads(wait_for_posts(other_http_endpoint, 3)[2]["body"])["Message"] == "second"
 
 
@@ -820,7 +804,7 @@ def test_stale_unsubscribe_token_rejected(sns, http_endpoint):
     assert len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) == 1
 
 
-def test_standard_topic_needs_standard_dead_letter_queue(sns, sqs):
+def test_standard_topic_rejects_fifo_dlq(sns, sqs):
     topic = sns.create_topic(Name="plain-orders")["TopicArn"]
     sqs.create_queue(QueueName="plain-queue")
     subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn("plain-queue"), ReturnSubscriptionArn=True)["SubscriptionArn"]

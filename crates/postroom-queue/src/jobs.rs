@@ -4,11 +4,11 @@
 use crate::engine::{DeliveredMessage, EngineError, QueueEngine};
 use postroom_store::QueueRecord;
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::Notify;
-use std::future::Future;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Time after which a batch in progress counts as slow, and its receiver
 /// starts a [`Role::Standby`] receiver.

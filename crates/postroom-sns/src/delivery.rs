@@ -77,21 +77,21 @@ enum JobKind {
     UnsubscribeConfirmation { subscription: Box<Subscription>, token: String, message_id: String, timestamp: u64 },
 }
 
-/// The parts of a confirmation message that differ between messages.
-#[derive(Clone, Copy)]
+/// The parts of a subscription or unsubscribe confirmation that differ
+/// between messages.
 struct ConfirmationFields<'a> {
     kind: &'a str,
     topic_arn: &'a str,
     token: &'a str,
     message_id: &'a str,
     timestamp: u64,
+    message: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Job {
     kind: JobKind,
     subscription_arn: String,
-    created_at: u64,
 }
 
 /// The failure of one attempt to deliver a message.
@@ -151,7 +151,7 @@ impl SnsService {
         let outbox = self.outbox(fifo).await?;
         let mut jobs = Vec::new();
         for subscription in targets {
-            let job = Job { kind: JobKind::Notification(published.clone()), subscription_arn: subscription.arn(), created_at: published.timestamp };
+            let job = Job { kind: JobKind::Notification(published.clone()), subscription_arn: subscription.arn() };
             jobs.push(OutgoingMessage {
                 body: serde_json::to_string(&job).map_err(SnsError::internal)?,
                 message_attributes: BTreeMap::new(),
@@ -176,7 +176,7 @@ impl SnsService {
             message_id: uuid::Uuid::new_v4().to_string(),
             timestamp: now,
         };
-        self.queue_job(Job { kind, subscription_arn: subscription.arn(), created_at: now }).await
+        self.queue_job(Job { kind, subscription_arn: subscription.arn() }).await
     }
 
     /// Queues the unsubscribe confirmation to the endpoint of a removed
@@ -189,7 +189,7 @@ impl SnsService {
             message_id: uuid::Uuid::new_v4().to_string(),
             timestamp: now,
         };
-        self.queue_job(Job { kind, subscription_arn: subscription.arn(), created_at: now }).await
+        self.queue_job(Job { kind, subscription_arn: subscription.arn() }).await
     }
 
     async fn queue_job(&self, job: Job) -> Result<(), SnsError> {
@@ -363,17 +363,16 @@ impl SnsService {
         if matches!(job.kind, JobKind::Confirmation { .. }) && subscription.confirmed {
             return JobOutcome::Done;
         }
-        match self.deliver(&job, &subscription).await {
+        let http_policy =
+            if subscription.protocol.starts_with("http") { Some(self.delivery_policy(&subscription).await) } else { None };
+        let content_type = http_policy.as_ref().map_or(DEFAULT_CONTENT_TYPE, |policy| policy.content_type.as_str());
+        match self.deliver(&job, &subscription, content_type).await {
             Ok(()) => {
                 self.engine.count_delivery("sns", "delivered");
                 JobOutcome::Done
             }
             Err(DeliveryError { message: error, retryable }) => {
-                let retries = if subscription.protocol.starts_with("http") {
-                    self.delivery_policy(&subscription).await.retry
-                } else {
-                    MANAGED_ENDPOINT_RETRIES
-                };
+                let retries = http_policy.map_or(MANAGED_ENDPOINT_RETRIES, |policy| policy.retry);
                 let next_retry = u64::from(attempt.max(1));
                 match retries.delay_before(next_retry).filter(|_| retryable) {
                     // A dead-letter queue keeps messages, not confirmations.
@@ -403,17 +402,18 @@ impl SnsService {
         topic.and_then(|topic| topic.attributes.get("SignatureVersion").cloned()).unwrap_or_else(|| "1".into())
     }
 
-    /// Returns the delivery policy of an HTTP subscription, from its own
-    /// policy and its topic's. A failed read of the topic leaves the topic's part out.
+    /// Returns the delivery policy of an HTTP subscription. When its topic
+    /// cannot be read, the subscription's own policy applies alone.
     async fn delivery_policy(&self, subscription: &Subscription) -> EffectivePolicy {
-        let topic_policy = self.topic_delivery_policy(&subscription.topic_arn).await.unwrap_or_else(|error| {
+        self.effective_delivery_policy(subscription).await.unwrap_or_else(|error| {
             tracing::warn!(topic = %subscription.topic_arn, %error, "reading the topic's delivery policy failed");
-            None
-        });
-        EffectivePolicy::of(topic_policy.as_deref(), subscription.attributes.get("DeliveryPolicy").map(String::as_str))
+            EffectivePolicy::of(None, subscription.attributes.get("DeliveryPolicy").map(String::as_str))
+        })
     }
 
-    async fn deliver(&self, job: &Job, subscription: &Subscription) -> Result<(), DeliveryError> {
+    /// Runs one attempt of a job. `content_type` is that of notifications
+    /// to HTTP endpoints.
+    async fn deliver(&self, job: &Job, subscription: &Subscription, content_type: &str) -> Result<(), DeliveryError> {
         match &job.kind {
             JobKind::Confirmation { message_id, .. } => {
                 let envelope = self.envelope(job, subscription).await?;
@@ -428,8 +428,7 @@ impl SnsService {
                 "http" | "https" => {
                     let body =
                         if subscription.is_raw() { published.message_for(&subscription.protocol) } else { self.envelope(job, subscription).await?.to_string() };
-                    let content_type = self.delivery_policy(subscription).await.content_type;
-                    self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id), &content_type).await
+                    self.post(subscription, &Value::String(body), "Notification", Some(&published.message_id), content_type).await
                 }
                 // TODO: functions as subscribers.
                 other => Err(DeliveryError::client_side(format!("delivery to {other} endpoints is not supported by this server yet"))),
@@ -520,8 +519,9 @@ impl SnsService {
                 let message = format!(
                     "You have chosen to subscribe to the topic {topic_arn}.\nTo confirm the subscription, visit the SubscribeURL included in this message."
                 );
-                let confirmation = ConfirmationFields { kind: "SubscriptionConfirmation", topic_arn, token, message_id, timestamp: *timestamp };
-                self.sign_confirmation(&mut envelope, &confirmation, &message, &base, signer).await;
+                let fields =
+                    ConfirmationFields { kind: "SubscriptionConfirmation", topic_arn, token, message_id, timestamp: *timestamp, message };
+                self.sign_confirmation(&mut envelope, fields, &base, signer).await;
                 envelope.insert("SigningCertURL".into(), json!(certificate_url));
             }
             JobKind::UnsubscribeConfirmation { subscription, token, message_id, timestamp } => {
@@ -530,18 +530,20 @@ impl SnsService {
                     subscription.arn()
                 );
                 let topic_arn = &subscription.topic_arn;
-                let confirmation = ConfirmationFields { kind: "UnsubscribeConfirmation", topic_arn, token, message_id, timestamp: *timestamp };
-                self.sign_confirmation(&mut envelope, &confirmation, &message, &base, signer).await;
+                let fields =
+                    ConfirmationFields { kind: "UnsubscribeConfirmation", topic_arn, token, message_id, timestamp: *timestamp, message };
+                self.sign_confirmation(&mut envelope, fields, &base, signer).await;
                 envelope.insert("SigningCertURL".into(), json!(certificate_url));
             }
         }
         Ok(Value::Object(envelope))
     }
 
-    /// Fills in the fields of a subscription or unsubscribe confirmation,
-    /// signed with the topic's signature version, up to `SigningCertURL`.
-    async fn sign_confirmation(&self, envelope: &mut Map<String, Value>, fields: &ConfirmationFields<'_>, message: &str, base: &str, signer: &KeyPair) {
-        let ConfirmationFields { kind, topic_arn, token, message_id, timestamp } = *fields;
+    /// Adds the signed fields of a subscription or unsubscribe confirmation
+    /// to `envelope`, with the topic's signature version.
+    async fn sign_confirmation(&self, envelope: &mut Map<String, Value>, fields: ConfirmationFields<'_>, base: &str, signer: &KeyPair) {
+        let ConfirmationFields { kind, topic_arn, token, message_id, timestamp, message } = fields;
+        let message = message.as_str();
         let subscribe_url = format!("{base}/?{}", url_query(&[("Action", "ConfirmSubscription"), ("TopicArn", topic_arn), ("Token", token)]));
         let timestamp = postroom_queue::time::iso8601(timestamp, true);
         let signed = [
@@ -708,7 +710,7 @@ mod tests {
             timestamp: 0,
             signature_version: "1".into(),
         };
-        let job = Job { kind: JobKind::Notification(published), subscription_arn: subscription.into(), created_at: 0 };
+        let job = Job { kind: JobKind::Notification(published), subscription_arn: subscription.into() };
         serde_json::to_string(&job).expect("serializable job")
     }
 

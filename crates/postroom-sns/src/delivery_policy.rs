@@ -116,23 +116,9 @@ impl RetryPolicy {
     fn parse(value: &Value, path: &str) -> Result<Self, String> {
         let object = value.as_object().ok_or_else(|| format!("{path} must be a JSON object"))?;
         reject_unknown(object, RETRY_FIELDS, path)?;
-        let integer = |name: &str| -> Result<Option<u64>, String> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(number)) => match number.as_i64() {
-                    Some(value) if value >= 0 => Ok(Some(value as u64)),
-                    Some(_) => Err(format!("{path}.{name} must be greater than or equal to 0")),
-                    None => Err(format!("{path}.{name} type mismatch, expecting integer, received a decimal")),
-                },
-                Some(other) => {
-                    Err(format!("{path}.{name} type mismatch, expecting integer, received a {}", json_kind(other)))
-                }
-            }
-        };
-        let required = |name: &str| integer(name)?.ok_or_else(|| format!("{path}.{name} must be specified"));
-        let min_delay = required("minDelayTarget")?;
-        let max_delay = required("maxDelayTarget")?;
-        let retries = required("numRetries")?;
+
+        let required = |name: &str| integer_field(object, path, name)?.ok_or_else(|| format!("{path}.{name} must be specified"));
+        let optional = |name: &str| integer_field(object, path, name).map(|value| value.unwrap_or(0));
         let backoff = match object.get("backoffFunction") {
             None | Some(Value::Null) => Backoff::Linear,
             Some(Value::String(name)) => Backoff::parse(name).ok_or_else(|| {
@@ -143,38 +129,47 @@ impl RetryPolicy {
             }
         };
         let policy = RetryPolicy {
-            min_delay,
-            max_delay,
-            retries,
-            no_delay_retries: integer("numNoDelayRetries")?.unwrap_or(0),
-            min_delay_retries: integer("numMinDelayRetries")?.unwrap_or(0),
-            max_delay_retries: integer("numMaxDelayRetries")?.unwrap_or(0),
+            min_delay: required("minDelayTarget")?,
+            max_delay: required("maxDelayTarget")?,
+            retries: required("numRetries")?,
+            no_delay_retries: optional("numNoDelayRetries")?,
+            min_delay_retries: optional("numMinDelayRetries")?,
+            max_delay_retries: optional("numMaxDelayRetries")?,
             backoff,
         };
-        if policy.min_delay < 1 {
+
+        policy.check(path)?;
+        Ok(policy)
+    }
+
+    /// Checks the limits of a policy that [`RetryPolicy::parse`] read.
+    fn check(&self, path: &str) -> Result<(), String> {
+        if self.min_delay < 1 {
             return Err(format!("{path}.minDelayTarget must be greater than or equal to 1"));
         }
-        if policy.max_delay > MAX_DELAY_TARGET {
+        if self.max_delay > MAX_DELAY_TARGET {
             return Err(format!("{path}.maxDelayTarget must be less than or equal to {MAX_DELAY_TARGET}"));
         }
-        if policy.max_delay < policy.min_delay {
+        if self.max_delay < self.min_delay {
             return Err(format!("{path}.maxDelayTarget must be greater than or equal to minDelayTarget"));
         }
-        if policy.retries > MAX_RETRIES {
+        if self.retries > MAX_RETRIES {
             return Err(format!("{path}.numRetries must be less than or equal to {MAX_RETRIES}"));
         }
-        if policy.no_delay_retries + policy.min_delay_retries + policy.max_delay_retries > policy.retries {
+        let phases = self.no_delay_retries.saturating_add(self.min_delay_retries).saturating_add(self.max_delay_retries);
+        if phases > self.retries {
             return Err(format!(
                 "{path}.numRetries must be greater than or equal to total of numMinDelayRetries, numNoDelayRetries and numMaxDelayRetries"
             ));
         }
-        let total: u64 = (1..=policy.retries).filter_map(|retry| policy.delay_before(retry)).sum();
+
+        let total: u64 = (1..=self.retries).filter_map(|retry| self.delay_before(retry)).sum();
         if total > MAX_TOTAL_RETRY_SECONDS {
             return Err(format!(
                 "{path}: the retries take {total} seconds in all, more than the limit of {MAX_TOTAL_RETRY_SECONDS}"
             ));
         }
-        Ok(policy)
+        Ok(())
     }
 
     fn backoff_retries(&self) -> u64 {
@@ -238,10 +233,7 @@ impl EffectivePolicy {
     /// Combines a topic's and a subscription's `DeliveryPolicy` attributes,
     /// either of which may be missing. Both were checked when they were set.
     pub fn of(topic_policy: Option<&str>, subscription_policy: Option<&str>) -> Self {
-        let (topic, overrides_allowed) = topic_policy
-            .filter(|text| !text.is_empty())
-            .and_then(|text| parse_topic(text).ok())
-            .unwrap_or((PolicyParts::default(), true));
+        let (topic, overrides_allowed) = stored_topic_parts(topic_policy);
         let subscription = subscription_policy
             .filter(|text| !text.is_empty() && overrides_allowed)
             .and_then(|text| parse_subscription(text).ok())
@@ -271,10 +263,7 @@ impl EffectivePolicy {
 /// Returns the topic attribute `EffectiveDeliveryPolicy`: the topic's
 /// policy with the defaults filled in.
 pub(crate) fn effective_topic_policy(topic_policy: Option<&str>) -> Value {
-    let (parts, overrides_allowed) = topic_policy
-        .filter(|text| !text.is_empty())
-        .and_then(|text| parse_topic(text).ok())
-        .unwrap_or((PolicyParts::default(), true));
+    let (parts, overrides_allowed) = stored_topic_parts(topic_policy);
     let mut http = Map::new();
     http.insert("defaultHealthyRetryPolicy".into(), parts.retry.unwrap_or_default().to_json());
     http.insert("disableSubscriptionOverrides".into(), json!(!overrides_allowed));
@@ -295,6 +284,15 @@ pub(crate) fn check_subscription_policy(text: &str) -> Result<(), String> {
 /// Checks a topic's `DeliveryPolicy`, as [`check_subscription_policy`].
 pub(crate) fn check_topic_policy(text: &str) -> Result<(), String> {
     parse_topic(text).map(|_| ())
+}
+
+/// Reads a topic's stored `DeliveryPolicy`, which was checked when it was
+/// set, and whether it lets subscriptions override it.
+fn stored_topic_parts(topic_policy: Option<&str>) -> (PolicyParts, bool) {
+    topic_policy
+        .filter(|text| !text.is_empty())
+        .and_then(|text| parse_topic(text).ok())
+        .unwrap_or((PolicyParts::default(), true))
 }
 
 fn parse_subscription(text: &str) -> Result<PolicyParts, String> {
@@ -377,6 +375,22 @@ fn parse_parts(object: &Map<String, Value>, retry: &str, throttle: &str, request
         };
     }
     Ok(parts)
+}
+
+/// Reads the whole number `name` of a retry policy, `None` when it is
+/// missing or null.
+fn integer_field(object: &Map<String, Value>, path: &str, name: &str) -> Result<Option<u64>, String> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) if number.is_f64() => {
+            Err(format!("{path}.{name} type mismatch, expecting integer, received a decimal"))
+        }
+        Some(Value::Number(number)) => match number.as_u64() {
+            Some(value) => Ok(Some(value)),
+            None => Err(format!("{path}.{name} must be greater than or equal to 0")),
+        },
+        Some(other) => Err(format!("{path}.{name} type mismatch, expecting integer, received a {}", json_kind(other))),
+    }
 }
 
 fn reject_unknown(object: &Map<String, Value>, known: &[&str], path: &str) -> Result<(), String> {
@@ -470,6 +484,15 @@ mod tests {
             ),
             (
                 r#"{"minDelayTarget": 1, "maxDelayTarget": 5, "numRetries": 2, "numNoDelayRetries": 3}"#,
+                "healthyRetryPolicy.numRetries must be greater than or equal to total of numMinDelayRetries, numNoDelayRetries and numMaxDelayRetries",
+            ),
+            (
+                r#"{"minDelayTarget": 1, "maxDelayTarget": 5, "numRetries": 1, "numNoDelayRetries": -1}"#,
+                "healthyRetryPolicy.numNoDelayRetries must be greater than or equal to 0",
+            ),
+            (
+                r#"{"minDelayTarget": 1, "maxDelayTarget": 5, "numRetries": 1,
+                    "numNoDelayRetries": 18446744073709551615, "numMaxDelayRetries": 18446744073709551615}"#,
                 "healthyRetryPolicy.numRetries must be greater than or equal to total of numMinDelayRetries, numNoDelayRetries and numMaxDelayRetries",
             ),
             (

@@ -202,8 +202,9 @@ fn default_subscription_attribute(name: &str) -> &'static str {
 }
 
 /// Checks a subscription's dead-letter queue against its topic and
-/// endpoint: the queue is in the topic's account and Region, and a FIFO
-/// queue subscribed to a FIFO topic needs a FIFO dead-letter queue.
+/// endpoint. The queue is in the topic's account and Region, a FIFO queue
+/// subscribed to a FIFO topic needs a FIFO dead-letter queue, and a standard
+/// topic needs a standard one.
 fn check_dead_letter_target(topic: &Topic, protocol: &str, endpoint: &str, policy: &str) -> Result<(), SnsError> {
     let target = serde_json::from_str::<Value>(policy)
         .ok()
@@ -297,14 +298,17 @@ impl SnsService {
         stored.iter().map(|(_, bytes)| serde_json::from_slice(bytes).map_err(SnsError::internal)).collect()
     }
 
-    /// Returns the `DeliveryPolicy` attribute of a topic, or `None` when the
-    /// topic has none or no longer exists.
-    pub(crate) async fn topic_delivery_policy(&self, topic_arn: &str) -> Result<Option<String>, SnsError> {
-        match self.load_topic(topic_arn).await {
-            Ok(topic) => Ok(topic.attributes.get("DeliveryPolicy").cloned()),
-            Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
-        }
+    /// Returns the delivery policy of an HTTP subscription, from its own
+    /// `DeliveryPolicy` and its topic's. A topic that no longer exists adds
+    /// nothing.
+    pub(crate) async fn effective_delivery_policy(&self, subscription: &Subscription) -> Result<EffectivePolicy, SnsError> {
+        let topic_policy = match self.load_topic(&subscription.topic_arn).await {
+            Ok(topic) => topic.attributes.get("DeliveryPolicy").cloned(),
+            Err(error) if error.kind == ErrorKind::NotFound => None,
+            Err(error) => return Err(error),
+        };
+        let subscription_policy = subscription.attributes.get("DeliveryPolicy").map(String::as_str);
+        Ok(EffectivePolicy::of(topic_policy.as_deref(), subscription_policy))
     }
 
     pub(crate) async fn load_subscription(&self, arn: &str) -> Result<Subscription, SnsError> {
@@ -603,11 +607,7 @@ impl SnsService {
         attributes.insert("PendingConfirmation".into(), (!subscription.confirmed).to_string());
         attributes.insert("RawMessageDelivery".into(), "false".into());
         if subscription.protocol.starts_with("http") {
-            let topic_policy = self.topic_delivery_policy(&subscription.topic_arn).await?;
-            let effective = EffectivePolicy::of(
-                topic_policy.as_deref(),
-                subscription.attributes.get("DeliveryPolicy").map(String::as_str),
-            );
+            let effective = self.effective_delivery_policy(&subscription).await?;
             attributes.insert("EffectiveDeliveryPolicy".into(), effective.to_json().to_string());
         }
         for (name, value) in &subscription.attributes {

@@ -101,7 +101,12 @@ pub struct ServeOptions {
     /// Seconds that a stopping server gives SNS and EventBridge deliveries
     /// in progress to end. Those still running then are cut short, and the
     /// next start retries them at once.
-    #[arg(long, env = "POSTROOM_STOP_GRACE", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    #[arg(
+        long,
+        env = "POSTROOM_STOP_GRACE",
+        default_value_t = postroom_queue::DEFAULT_STOP_GRACE.as_secs(),
+        value_parser = clap::value_parser!(u64).range(0..=300)
+    )]
     pub stop_grace: u64,
 }
 

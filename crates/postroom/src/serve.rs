@@ -127,7 +127,9 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     // Deliveries end within the grace period, then settle their jobs.
     let writers_done = async {
         for writer in writers {
-            let _ = writer.await;
+            if let Err(error) = writer.await {
+                tracing::error!(%error, "stopping: a delivery or scheduling task failed");
+            }
         }
     };
     let settled = tokio::time::timeout(stop_grace + SETTLE_TIMEOUT, writers_done).await;
